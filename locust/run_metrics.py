@@ -1,0 +1,135 @@
+"""The seed's custom metrics, counted correctly in every Locust mode, and the run's metrics.json.
+
+Counters are a fixed set of names (memory stays bounded over a soak). A worker ships its counts
+to the master with each report and starts again from zero, so the master's sum is exact; a
+standalone run keeps its own. When Locust quits, the master (or the standalone process) writes
+metrics.json: the counters plus what the gate needs to know about the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import threading
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import locust
+
+SCHEMA = 1
+SUITE_VERSION = "0.1.0"
+REPORT_KEY = "voiceassist_counters"
+
+COUNTERS = (
+    "auth_failures",
+    "rate_limit_hits",
+    "ws_connections",
+    "ws_failures",
+    "document_uploads",
+    "document_upload_failures",
+    "queries_with_citations",
+    "queries_without_citations",
+)
+
+
+class RunCounters:
+    """The custom counters of one Locust process; only the known names are accepted."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, name: str, amount: int = 1) -> None:
+        if name not in COUNTERS:
+            raise KeyError(f"unknown counter {name!r}; known: {', '.join(COUNTERS)}")
+        with self._lock:
+            self._counts[name] += amount
+
+    def merge(self, counts: dict[str, int]) -> None:
+        with self._lock:
+            for name, amount in counts.items():
+                if name in COUNTERS and isinstance(amount, int):
+                    self._counts[name] += amount
+
+    def take(self) -> dict[str, int]:
+        """The counts so far, leaving zero behind (what a worker sends to the master)."""
+        with self._lock:
+            counts = dict(self._counts)
+            self._counts.clear()
+        return counts
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {name: self._counts.get(name, 0) for name in COUNTERS}
+
+
+counters = RunCounters()
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class RunRecord:
+    """Wires the counters into Locust's events and writes metrics.json when Locust quits."""
+
+    def __init__(self, environment) -> None:
+        self.environment = environment
+        self.started_at: str | None = None
+        events = environment.events
+        events.report_to_master.add_listener(self._on_report_to_master)
+        events.worker_report.add_listener(self._on_worker_report)
+        events.test_start.add_listener(self._on_test_start)
+        events.quitting.add_listener(self._on_quitting)
+
+    def _on_report_to_master(self, client_id, data, **_kwargs) -> None:
+        data[REPORT_KEY] = counters.take()
+
+    def _on_worker_report(self, client_id, data, **_kwargs) -> None:
+        counters.merge(data.get(REPORT_KEY, {}))
+
+    def _on_test_start(self, environment, **_kwargs) -> None:
+        self.started_at = self.started_at or _utc_now()
+
+    def _on_quitting(self, environment, **_kwargs) -> None:
+        from locust.runners import WorkerRunner
+
+        options = environment.parsed_options
+        if isinstance(environment.runner, WorkerRunner) or not getattr(options, "metrics_file", None):
+            return
+        path = Path(options.metrics_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.document(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    def document(self) -> dict:
+        options = self.environment.parsed_options
+        runner = self.environment.runner
+        cpu_warning = bool(
+            getattr(runner, "cpu_warning_emitted", False) or getattr(runner, "worker_cpu_warning_emitted", False)
+        )
+        return {
+            "schema": SCHEMA,
+            "profile": options.profile or "adhoc",
+            "locust_version": locust.__version__,
+            "suite_version": SUITE_VERSION,
+            "target": {
+                "host": self.environment.host,
+                "chat_transport": getattr(options, "chat_transport", "websocket"),
+                "stack_mode": options.stack_mode,
+            },
+            "settings": {
+                "users": options.num_users,
+                "spawn_rate": options.spawn_rate,
+                "run_time_s": options.run_time,
+                "scale": options.scale,
+            },
+            "started_at": self.started_at,
+            "stopped_at": _utc_now(),
+            "cpu_warning": cpu_warning,
+            "counters": counters.snapshot(),
+            "machine": {"cpu_count": os.cpu_count(), "platform": f"{platform.system()}-{platform.machine()}"},
+        }

@@ -1,0 +1,1 @@
+"""Entry points of the bundle: run a profile end to end, record baselines."""

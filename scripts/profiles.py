@@ -1,0 +1,91 @@
+"""Load profiles: the Locust config files under locust/profiles/, read once for runner and docs.
+
+A profile file is what Locust itself reads with --config; this module parses it with the same
+parser Locust uses (configargparse) so the runner can size its time limits and apply a scale
+without a second copy of any number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import configargparse
+
+from scripts.layout import PROFILES
+
+_TIMESPAN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+class ProfileError(Exception):
+    """A profile that does not exist or cannot be read; the message says which and why."""
+
+
+def parse_timespan(text: str) -> int:
+    """Seconds in a Locust time span: 90, 90s, 2m, 1h30m (Locust's own formats)."""
+    text = str(text).strip()
+    if text.isdigit():
+        return int(text)
+    match = _TIMESPAN.match(text)
+    if not text or not match:
+        raise ValueError(f"{text!r} is not a time span (examples: 90, 90s, 2m, 1h30m)")
+    return int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    path: Path
+    users: int
+    spawn_rate: float
+    run_time_s: int
+    scale: float = 1.0
+    description: str = ""
+
+    def scaled(self, scale: float = 1.0, users: int | None = None, run_time_s: int | None = None) -> Profile:
+        """The profile run smaller (or larger) without editing it; explicit figures win over scale."""
+        if scale <= 0:
+            raise ProfileError(f"scale must be above 0, not {scale}")
+        new_users = users if users is not None else max(1, round(self.users * scale))
+        new_time = run_time_s if run_time_s is not None else max(10, round(self.run_time_s * scale))
+        if new_users < 1 or new_time < 1:
+            raise ProfileError(f"users ({new_users}) and run time ({new_time} s) must be at least 1")
+        return replace(self, users=new_users, run_time_s=new_time, scale=scale,
+                       spawn_rate=min(self.spawn_rate, float(new_users)))
+
+
+def available() -> list[str]:
+    return sorted(path.stem for path in PROFILES.glob("*.conf"))
+
+
+def load(name: str, folder: Path = PROFILES) -> Profile:
+    path = folder / f"{name}.conf"
+    if not path.is_file():
+        raise ProfileError(f"no profile {name!r} (no {path}); profiles: {', '.join(available()) or 'none'}")
+    text = path.read_text()
+    try:
+        with path.open() as stream:
+            settings = configargparse.DefaultConfigFileParser().parse(stream)
+        profile = Profile(
+            name=name,
+            path=path,
+            users=int(settings["users"]),
+            spawn_rate=float(settings["spawn-rate"]),
+            run_time_s=parse_timespan(settings["run-time"]),
+            description=_first_comment(text),
+        )
+    except KeyError as missing:
+        raise ProfileError(f"profile {path}: the setting {missing} is missing") from None
+    except (ValueError, configargparse.ConfigFileParserException) as error:
+        raise ProfileError(f"profile {path}: {error}") from None
+    if settings.get("profile") != name:
+        raise ProfileError(f"profile {path}: 'profile = {name}' must name the file's own profile")
+    return profile
+
+
+def _first_comment(text: str) -> str:
+    for line in text.splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""

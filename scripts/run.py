@@ -1,0 +1,246 @@
+"""Run one profile end to end: start the stack, load it with Locust, gate the result.
+
+    python -m scripts.run smoke                      # embedded reference stack, smoke profile
+    python -m scripts.run smoke --stack external --host http://127.0.0.1:8000
+
+Exit code is the gate's: 0 pass, 1 regression or threshold breach, 2 the run cannot be judged
+(target down, Locust crashed or timed out, no requests, missing baseline, ...). Every artefact
+goes to results/<profile>/ (or --results), a folder CI can find without guessing names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from scripts import layout, profiles
+from scripts.profiles import Profile, ProfileError
+
+PASS, REGRESSION, UNJUDGEABLE = 0, 1, 2
+
+# Artefacts of one run; removed before a new run so a stale file is never judged.
+ARTEFACTS = (
+    "stats.json", "metrics.json", "report.html", "locust.log", "verdict.json", "summary.md",
+    "locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust_exceptions.csv",
+    "accounts.json", "stack.log", "stack.pid",
+)
+# Time Locust may take beyond the profile's run time: spawning, stopping users, writing reports.
+LOCUST_GRACE_S = 90
+STOP_TIMEOUT_S = 10
+PROGRESS_EVERY_S = 15
+
+
+class RunError(Exception):
+    """The run cannot be judged; the message says why, in one line, for the user to act on."""
+
+
+@dataclass
+class Target:
+    base_url: str
+    stack_mode: str
+    pid_file: Path | None = None  # set when this run started the stack and must stop it
+
+
+def python_module(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+# -- the target ------------------------------------------------------------------------------
+
+
+def start_reference_stack(results: Path, host: str, port: int, workers: int) -> Target:
+    mode = "services" if os.environ.get("DATABASE_URL") else "embedded"
+    pid_file = results / "stack.pid"
+    command = python_module(
+        "stack", "start", "--host", host, "--port", str(port), "--workers", str(workers),
+        "--log-file", str(results / "stack.log"), "--pid-file", str(pid_file),
+    )
+    if mode == "embedded":
+        command += ["--data-dir", str(results / "stack-data")]
+    print(f"stack: starting the reference VoiceAssist stack ({mode}) on {host}:{port}", flush=True)
+    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=layout.BUNDLE)
+    if done.returncode != 0:
+        reason = (done.stderr or done.stdout).strip().splitlines()
+        raise RunError(reason[-1] if reason else f"the stack did not start (exit {done.returncode})")
+    return Target(f"http://{host}:{port}", mode, pid_file)
+
+
+def stop_reference_stack(target: Target) -> None:
+    if target.pid_file is None:
+        return
+    subprocess.run(python_module("stack", "stop", "--pid-file", str(target.pid_file)), check=False,
+                   cwd=layout.BUNDLE)
+
+
+def check_target(base_url: str) -> None:
+    url = base_url.rstrip("/") + "/health"
+    try:
+        response = requests.get(url, timeout=10)
+    except requests.RequestException as error:
+        raise RunError(f"the target does not answer {url}: {type(error).__name__}") from None
+    if response.status_code != 200:
+        raise RunError(f"the target is not healthy: {url} answered HTTP {response.status_code}")
+
+
+# -- the load ----------------------------------------------------------------------------------
+
+
+def locust_command(profile: Profile, target: Target, results: Path, accounts: Path | None) -> list[str]:
+    command = python_module(
+        "locust",
+        "-f", str(layout.LOCUSTFILE),
+        "--config", str(profile.path),
+        "--headless", "--only-summary",
+        "--host", target.base_url,
+        "--users", str(profile.users),
+        "--spawn-rate", str(profile.spawn_rate),
+        "--run-time", f"{profile.run_time_s}s",
+        "--stop-timeout", str(STOP_TIMEOUT_S),
+        "--exit-code-on-error", "0",  # the gate gives the verdict, not Locust
+        "--json-file", str(results / "stats"),
+        "--csv", str(results / "locust"), "--csv-full-history",
+        "--html", str(results / "report.html"),
+        "--stack-mode", target.stack_mode,
+        "--metrics-file", str(results / "metrics.json"),
+        "--scale", str(profile.scale),
+    )
+    if accounts is not None:
+        command += ["--accounts-file", str(accounts)]
+    return command
+
+
+def run_locust(profile: Profile, target: Target, results: Path, accounts: Path | None) -> None:
+    limit_s = profile.run_time_s + LOCUST_GRACE_S
+    print(f"locust: {profile.name}, {profile.users} users at {profile.spawn_rate:g}/s for "
+          f"{profile.run_time_s} s against {target.base_url}", flush=True)
+    with (results / "locust.log").open("w") as log:
+        process = subprocess.Popen(
+            locust_command(profile, target, results, accounts),
+            stdout=log, stderr=subprocess.STDOUT, cwd=layout.SUITE, start_new_session=True,
+        )
+        started = time.monotonic()
+        next_progress = started + PROGRESS_EVERY_S
+        while process.poll() is None:
+            now = time.monotonic()
+            if now - started > limit_s:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                raise RunError(f"Locust did not finish within {limit_s} s; see {results / 'locust.log'}")
+            if now >= next_progress:
+                print(progress_line(results, now - started, profile.run_time_s), flush=True)
+                next_progress += PROGRESS_EVERY_S
+            time.sleep(0.5)
+    if process.returncode != 0:
+        raise RunError(f"Locust exited with code {process.returncode}: {last_line(results / 'locust.log')}")
+
+
+def progress_line(results: Path, elapsed_s: float, run_time_s: int) -> str:
+    requests_sent = failures = 0
+    try:
+        with (results / "locust_stats.csv").open() as stats:
+            for row in csv.DictReader(stats):
+                if row.get("Name") == "Aggregated":
+                    requests_sent, failures = int(row["Request Count"]), int(row["Failure Count"])
+    except (OSError, ValueError, KeyError):
+        pass
+    return (f"locust: {min(elapsed_s, run_time_s):4.0f}/{run_time_s} s, "
+            f"{requests_sent} requests, {failures} failures")
+
+
+def last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "empty log"
+
+
+# -- the verdict -------------------------------------------------------------------------------
+
+
+def run_gate(profile: Profile, results: Path, baseline: Path, policy: Path) -> int:
+    done = subprocess.run(python_module(
+        "gate", "check", "--run", str(results), "--profile", profile.name,
+        "--baseline", str(baseline), "--policy", str(policy),
+    ), check=False, cwd=layout.BUNDLE)
+    return done.returncode if done.returncode in (PASS, REGRESSION) else UNJUDGEABLE
+
+
+def print_summary(results: Path) -> None:
+    summary = results / "summary.md"
+    if summary.is_file():
+        print("\n" + summary.read_text(), flush=True)
+
+
+def prepare_results(results: Path) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    for name in ARTEFACTS:
+        (results / name).unlink(missing_ok=True)
+    shutil.rmtree(results / "stack-data", ignore_errors=True)  # every run starts from an empty stack
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    profile = profiles.load(args.profile).scaled(args.scale, args.users, args.run_time)
+    results = (args.results or layout.RESULTS / profile.name).resolve()
+    prepare_results(results)
+    target = (start_reference_stack(results, args.bind, args.port, args.workers)
+              if args.stack == "reference" else Target(args.host, args.stack_mode))
+    try:
+        check_target(target.base_url)
+        run_locust(profile, target, results, args.accounts)
+    finally:
+        stop_reference_stack(target)
+    if args.no_gate:
+        return PASS
+    verdict = run_gate(profile, results, args.baseline or layout.baseline_for(profile.name), args.policy)
+    print_summary(results)
+    return verdict
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m scripts.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("profile", help=f"one of: {', '.join(profiles.available())}")
+    parser.add_argument("--stack", choices=("reference", "external"), default="reference",
+                        help="reference: start the bundled stack (PostgreSQL/Redis when DATABASE_URL/REDIS_URL "
+                             "are set, else embedded); external: load an already running --host")
+    parser.add_argument("--host", default="http://127.0.0.1:8000", help="base URL of an external target")
+    parser.add_argument("--stack-mode", default="external",
+                        help="what serves an external target, recorded so baselines compare like with like")
+    parser.add_argument("--bind", default="127.0.0.1", help="address the reference stack listens on")
+    parser.add_argument("--port", type=int, default=8000, help="port of the reference stack")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the reference stack")
+    parser.add_argument("--scale", type=float, default=1.0, help="run the profile scaled (users and duration)")
+    parser.add_argument("--users", type=int, help="override the profile's users (after scale)")
+    parser.add_argument("--run-time", type=profiles.parse_timespan, help="override the run time, e.g. 30s")
+    parser.add_argument("--accounts", type=Path, help="accounts file for the suite (else users register)")
+    parser.add_argument("--results", type=Path, help="results folder (default results/<profile>)")
+    parser.add_argument("--baseline", type=Path, help="baseline file (default baselines/<profile>.json)")
+    parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file")
+    parser.add_argument("--no-gate", action="store_true", help="only run the load (e.g. to record a baseline)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run_profile(args)
+    except (RunError, ProfileError) as error:
+        print(f"perf-gate: cannot judge this run: {error}", file=sys.stderr, flush=True)
+        return UNJUDGEABLE
+    except KeyboardInterrupt:
+        print("perf-gate: interrupted; the run cannot be judged", file=sys.stderr)
+        return UNJUDGEABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
