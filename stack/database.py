@@ -1,0 +1,160 @@
+"""The schema (SQLAlchemy Core) and its idempotent creation on PostgreSQL or SQLite.
+
+Both modes share every table; only the full-text index over KB chunks differs: a generated
+tsvector column with a GIN index on PostgreSQL, an FTS5 table kept in step by triggers on SQLite.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(255), nullable=False, unique=True),
+    Column("password_hash", String(100), nullable=False),
+    Column("full_name", String(200)),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("role", String(16), nullable=False, default="user"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_login", DateTime(timezone=True)),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_conversations_user_updated", "user_id", "updated_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("conversation_id", String(36), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("citations", Text),  # JSON list
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_messages_conversation", "conversation_id", "created_at"),
+)
+
+kb_documents = Table(
+    "kb_documents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("source_type", String(64), nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("content_type", String(100)),
+    Column("size_bytes", Integer, nullable=False),
+    Column("chunks_indexed", Integer, nullable=False),
+    Column("uploaded_by", String(36)),
+    Column("upload_date", DateTime(timezone=True), nullable=False),
+)
+
+kb_chunks = Table(
+    "kb_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("document_id", String(36), ForeignKey("kb_documents.id", ondelete="CASCADE"), nullable=False),
+    Column("chunk_index", Integer, nullable=False),
+    Column("content", Text, nullable=False),
+    Index("ix_kb_chunks_document", "document_id"),
+)
+
+feature_flags = Table(
+    "feature_flags",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("flag_type", String(16), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("value", Text),  # JSON
+    Column("default_value", Text),  # JSON
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+_POSTGRES_FULL_TEXT = [
+    (
+        "ALTER TABLE kb_chunks ADD COLUMN IF NOT EXISTS tsv tsvector "
+        "GENERATED ALWAYS AS (to_tsvector('english', content)) STORED"
+    ),
+    "CREATE INDEX IF NOT EXISTS ix_kb_chunks_tsv ON kb_chunks USING gin (tsv)",
+]
+
+_SQLITE_FULL_TEXT = [
+    (
+        "CREATE VIRTUAL TABLE IF NOT EXISTS kb_chunks_fts USING fts5("
+        "content, content='kb_chunks', content_rowid='id', tokenize='porter unicode61')"
+    ),
+    (
+        "CREATE TRIGGER IF NOT EXISTS kb_chunks_fts_insert AFTER INSERT ON kb_chunks BEGIN "
+        "INSERT INTO kb_chunks_fts(rowid, content) VALUES (new.id, new.content); END"
+    ),
+    (
+        "CREATE TRIGGER IF NOT EXISTS kb_chunks_fts_delete AFTER DELETE ON kb_chunks BEGIN "
+        "INSERT INTO kb_chunks_fts(kb_chunks_fts, rowid, content) VALUES ('delete', old.id, old.content); END"
+    ),
+]
+
+# Any constant: serialises schema creation when several workers start at once on PostgreSQL.
+_SCHEMA_LOCK_KEY = 7_410_203
+
+
+def open_engine(database_url: str) -> AsyncEngine:
+    if database_url.startswith("sqlite"):
+        engine = create_async_engine(database_url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
+            # WAL lets readers run while a writer commits; several workers share the file.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def dialect_of(engine: AsyncEngine) -> str:
+    return engine.dialect.name  # "postgresql" or "sqlite"
+
+
+async def prepare_schema(engine: AsyncEngine) -> None:
+    """Create what is missing; never drops or rewrites what exists."""
+    async with engine.begin() as conn:
+        if dialect_of(engine) == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            await conn.run_sync(metadata.create_all)
+            for statement in _POSTGRES_FULL_TEXT:
+                await conn.execute(text(statement))
+        else:
+            await conn.run_sync(metadata.create_all)
+            for statement in _SQLITE_FULL_TEXT:
+                await conn.execute(text(statement))

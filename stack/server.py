@@ -1,0 +1,125 @@
+"""Running the API in the foreground: checks the storage, starts the upstream emulator, runs uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import uvicorn
+
+from stack.database import open_engine, prepare_schema
+from stack.keystore import open_keystore
+from stack.settings import Settings
+
+
+class StartupError(Exception):
+    """A reason the stack cannot run, worded for one line on the terminal."""
+
+
+async def check_storage(settings: Settings) -> None:
+    """Reach the database and Redis and create the schema once, before any worker starts."""
+    engine = open_engine(settings.database_url)
+    try:
+        await asyncio.wait_for(prepare_schema(engine), 30)
+    except Exception as exc:
+        target = settings.database_url.split("@")[-1]
+        raise StartupError(
+            f"database {target} is unreachable or unusable: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        await engine.dispose()
+    keystore = open_keystore(settings.redis_url, settings.redis_prefix)
+    try:
+        await asyncio.wait_for(keystore.ping(), 10)
+    except Exception as exc:
+        raise StartupError(f"redis {settings.redis_url} is unreachable: {type(exc).__name__}: {exc}") from exc
+    finally:
+        await keystore.close()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout_s: float, process: subprocess.Popen | None = None) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def start_emulator(host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
+    """The upstream model emulator as a child process; its output joins ours (the stack's log)."""
+    port = free_port(host)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "stack", "upstream", "--host", host, "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+    )
+    if not wait_for_http(f"http://{host}:{port}/health", 20, child):
+        child.kill()
+        raise StartupError("the upstream model emulator did not start")
+    return child, f"http://{host}:{port}/v1"
+
+
+def serve(host: str, port: int, workers: int, with_emulator: bool, access_log: bool) -> int:
+    settings = Settings.from_env()
+    try:
+        asyncio.run(check_storage(settings))
+    except StartupError as exc:
+        print(f"stack: {exc}", file=sys.stderr, flush=True)
+        return 1
+    emulator = None
+    if with_emulator and not settings.openai_base_url:
+        try:
+            emulator, os.environ["OPENAI_BASE_URL"] = start_emulator()
+        except StartupError as exc:
+            print(f"stack: {exc}", file=sys.stderr, flush=True)
+            return 1
+    if workers > 1:
+        # Each worker writes its metric samples here; /metrics merges them.
+        metrics_dir = settings.data_dir / f"prometheus-{os.getpid()}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    mode = "postgresql+redis" if settings.uses_services else "embedded (sqlite + in-process)"
+    print(
+        f"stack: serving http://{host}:{port} ({mode}, {workers} worker(s), data {settings.data_dir}, "
+        f"upstream {os.environ.get('OPENAI_BASE_URL', 'none')})",
+        flush=True,
+    )
+    try:
+        uvicorn.run(
+            "stack.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=False,  # the stack reads X-Forwarded-For itself, from loopback peers only
+            access_log=access_log,
+            log_level="info",
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        if emulator is not None:
+            emulator.terminate()
+            try:
+                emulator.wait(5)
+            except subprocess.TimeoutExpired:
+                emulator.kill()
+    return 0
