@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 "admin": args.admin,
             }
             seeded = asyncio.run(bootstrap.seed_accounts(settings, args.prefix, counts, args.password))
-            document = json.dumps({"users": seeded}, indent=2)
+            document = json.dumps({"accounts": seeded}, indent=2)
             if args.output:
                 args.output.write_text(document + "\n")
                 print(f"stack: {len(seeded)} accounts written to {args.output}")
