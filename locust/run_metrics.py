@@ -67,6 +67,10 @@ class RunCounters:
 
 counters = RunCounters()
 
+# The load shape's phases, as the master (or standalone process) lived them: name, users, start
+# and end in Unix seconds. A shape appends one entry a phase, so the list stays small.
+phases: list[dict] = []
+
 
 def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -78,6 +82,8 @@ class RunRecord:
     def __init__(self, environment) -> None:
         self.environment = environment
         self.started_at: str | None = None
+        # facts other modules know best, read when the file is written: name -> value or callable
+        self.facts: dict[str, object] = {}
         events = environment.events
         events.report_to_master.add_listener(self._on_report_to_master)
         events.worker_report.add_listener(self._on_worker_report)
@@ -105,6 +111,10 @@ class RunRecord:
         tmp.write_text(json.dumps(self.document(), indent=2) + "\n")
         os.replace(tmp, path)
 
+    def fact(self, name: str, default=None):
+        value = self.facts.get(name, default)
+        return value() if callable(value) else value
+
     def document(self) -> dict:
         options = self.environment.parsed_options
         runner = self.environment.runner
@@ -118,7 +128,7 @@ class RunRecord:
             "suite_version": SUITE_VERSION,
             "target": {
                 "host": self.environment.host,
-                "chat_transport": getattr(options, "chat_transport", "websocket"),
+                "chat_transport": self.fact("chat_transport", "websocket"),
                 "stack_mode": options.stack_mode,
             },
             "settings": {
@@ -126,7 +136,9 @@ class RunRecord:
                 "spawn_rate": options.spawn_rate,
                 "run_time_s": options.run_time,
                 "scale": options.scale,
+                "think_scale": options.think_scale,
             },
+            "phases": phases,
             "started_at": self.started_at,
             "stopped_at": _utc_now(),
             "cpu_warning": cpu_warning,

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import configargparse
 
-from scripts.layout import PROFILES
+from scripts.layout import PROFILES, SUITE
 
+# Locust's own parser cannot be imported here: importing locust monkey-patches the runner process.
 _TIMESPAN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
 
@@ -40,8 +41,10 @@ class Profile:
     users: int
     spawn_rate: float
     run_time_s: int
+    locustfiles: tuple[Path, ...] = ()
     scale: float = 1.0
     description: str = ""
+    settings: tuple[tuple[str, str], ...] = ()  # every line of the file, for docs and fingerprints
 
     def scaled(self, scale: float = 1.0, users: int | None = None, run_time_s: int | None = None) -> Profile:
         """The profile run smaller (or larger) without editing it; explicit figures win over scale."""
@@ -73,7 +76,9 @@ def load(name: str, folder: Path = PROFILES) -> Profile:
             users=int(settings["users"]),
             spawn_rate=float(settings["spawn-rate"]),
             run_time_s=parse_timespan(settings["run-time"]),
+            locustfiles=tuple(SUITE / name.strip() for name in settings["locustfile"].split(",")),
             description=_first_comment(text),
+            settings=tuple((key, str(value)) for key, value in settings.items()),
         )
     except KeyError as missing:
         raise ProfileError(f"profile {path}: the setting {missing} is missing") from None
@@ -81,6 +86,9 @@ def load(name: str, folder: Path = PROFILES) -> Profile:
         raise ProfileError(f"profile {path}: {error}") from None
     if settings.get("profile") != name:
         raise ProfileError(f"profile {path}: 'profile = {name}' must name the file's own profile")
+    missing = [str(file) for file in profile.locustfiles if not file.is_file()]
+    if missing:
+        raise ProfileError(f"profile {path}: no such locustfile {', '.join(missing)}")
     return profile
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import shutil
 import signal
@@ -38,6 +39,10 @@ ARTEFACTS = (
 LOCUST_GRACE_S = 90
 STOP_TIMEOUT_S = 10
 PROGRESS_EVERY_S = 15
+# Test accounts seeded into the reference stack: share of the profile's users, floor, cap.
+# Virtual users share accounts beyond the cap (each signs in separately, from its own address).
+ACCOUNT_MIX = {"regular": (14 / 21, 7, 50), "power": (4 / 21, 2, 20), "admin": (2 / 21, 1, 10)}
+ACCOUNT_PASSWORD = "LoadTest-Passw0rd!"
 
 
 class RunError(Exception):
@@ -82,6 +87,22 @@ def stop_reference_stack(target: Target) -> None:
                    cwd=layout.BUNDLE)
 
 
+def seed_accounts(profile: Profile, results: Path) -> Path:
+    """The seed's test accounts (7 regular, 2 power, 1 admin), more for bigger profiles, in the stack."""
+    accounts = results / "accounts.json"
+    counts = {role: max(floor, min(cap, math.ceil(profile.users * share)))
+              for role, (share, floor, cap) in ACCOUNT_MIX.items()}
+    command = python_module("stack", "users", "seed", "--prefix", "loadtest", "--password", ACCOUNT_PASSWORD,
+                            "--output", str(accounts), *(f"--{role}={n}" for role, n in counts.items()))
+    if not os.environ.get("DATABASE_URL"):
+        command += ["--data-dir", str(results / "stack-data")]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=layout.BUNDLE)
+    if done.returncode != 0:
+        reason = (done.stderr or done.stdout).strip().splitlines()
+        raise RunError(f"could not seed the test accounts: {reason[-1] if reason else done.returncode}")
+    return accounts
+
+
 def check_target(base_url: str) -> None:
     url = base_url.rstrip("/") + "/health"
     try:
@@ -95,10 +116,12 @@ def check_target(base_url: str) -> None:
 # -- the load ----------------------------------------------------------------------------------
 
 
-def locust_command(profile: Profile, target: Target, results: Path, accounts: Path | None) -> list[str]:
+def locust_command(
+    profile: Profile, target: Target, results: Path, accounts: Path | None, think_scale: float = 1.0
+) -> list[str]:
     command = python_module(
         "locust",
-        "-f", str(layout.LOCUSTFILE),
+        "-f", ",".join(str(file) for file in profile.locustfiles),
         "--config", str(profile.path),
         "--headless", "--only-summary",
         "--host", target.base_url,
@@ -113,19 +136,22 @@ def locust_command(profile: Profile, target: Target, results: Path, accounts: Pa
         "--stack-mode", target.stack_mode,
         "--metrics-file", str(results / "metrics.json"),
         "--scale", str(profile.scale),
+        "--think-scale", str(think_scale),
     )
     if accounts is not None:
-        command += ["--accounts-file", str(accounts)]
+        command += ["--accounts-file", str(accounts.resolve())]
     return command
 
 
-def run_locust(profile: Profile, target: Target, results: Path, accounts: Path | None) -> None:
+def run_locust(
+    profile: Profile, target: Target, results: Path, accounts: Path | None, think_scale: float = 1.0
+) -> None:
     limit_s = profile.run_time_s + LOCUST_GRACE_S
     print(f"locust: {profile.name}, {profile.users} users at {profile.spawn_rate:g}/s for "
           f"{profile.run_time_s} s against {target.base_url}", flush=True)
     with (results / "locust.log").open("w") as log:
         process = subprocess.Popen(
-            locust_command(profile, target, results, accounts),
+            locust_command(profile, target, results, accounts, think_scale),
             stdout=log, stderr=subprocess.STDOUT, cwd=layout.SUITE, start_new_session=True,
         )
         started = time.monotonic()
@@ -171,8 +197,8 @@ def last_line(path: Path) -> str:
 def run_gate(profile: Profile, results: Path, baseline: Path, policy: Path) -> int:
     done = subprocess.run(python_module(
         "gate", "check", "--run", str(results), "--profile", profile.name,
-        "--baseline", str(baseline), "--policy", str(policy),
-    ), check=False, cwd=layout.BUNDLE)
+        "--baseline", str(baseline.resolve()), "--policy", str(policy.resolve()),
+    ), check=False)
     return done.returncode if done.returncode in (PASS, REGRESSION) else UNJUDGEABLE
 
 
@@ -197,7 +223,8 @@ def run_profile(args: argparse.Namespace) -> int:
               if args.stack == "reference" else Target(args.host, args.stack_mode))
     try:
         check_target(target.base_url)
-        run_locust(profile, target, results, args.accounts)
+        accounts = args.accounts or (seed_accounts(profile, results) if target.pid_file else None)
+        run_locust(profile, target, results, accounts, args.think_scale)
     finally:
         stop_reference_stack(target)
     if args.no_gate:
@@ -222,7 +249,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="run the profile scaled (users and duration)")
     parser.add_argument("--users", type=int, help="override the profile's users (after scale)")
     parser.add_argument("--run-time", type=profiles.parse_timespan, help="override the run time, e.g. 30s")
-    parser.add_argument("--accounts", type=Path, help="accounts file for the suite (else users register)")
+    parser.add_argument("--think-scale", type=float, default=1.0,
+                        help="multiply the users' wait times (e.g. 0.1 so a short run reaches every endpoint)")
+    parser.add_argument("--accounts", type=Path,
+                        help="accounts file for the suite (default: seeded into the reference stack; for an "
+                             "external target without one, users register themselves and admin tasks fail)")
     parser.add_argument("--results", type=Path, help="results folder (default results/<profile>)")
     parser.add_argument("--baseline", type=Path, help="baseline file (default baselines/<profile>.json)")
     parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file")

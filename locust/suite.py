@@ -1,0 +1,100 @@
+"""What every locustfile of the suite shares: its command-line options and per-process state.
+
+Importing this module registers the suite's listeners once, whichever locustfile (the mixed
+population, a scenario, a shape) Locust loads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import requests
+from locust.runners import WorkerRunner
+
+import endpoints
+from accounts import AccountPool, ClientAddresses
+from locust import events
+from run_metrics import RunRecord
+
+CHAT_TRANSPORTS = ("auto", "rest", "websocket")
+log = logging.getLogger(__name__)
+
+
+@events.init_command_line_parser.add_listener
+def add_suite_options(parser) -> None:
+    group = parser.add_argument_group("VoiceAssist suite")
+    group.add_argument("--stack-mode", default="external",
+                       help="What serves the target (embedded, services, external, ...); recorded in "
+                            "metrics.json so baselines compare like with like.")
+    group.add_argument("--metrics-file", default="",
+                       help="Where the master writes metrics.json (custom counters and run facts) on exit.")
+    group.add_argument("--accounts-file", default="",
+                       help='JSON of seeded accounts ({"accounts": [{email, password, role}]}); without it '
+                            "each virtual user registers a user account of its own, and admin tasks fail.")
+    group.add_argument("--scale", type=float, default=1.0,
+                       help="The factor the profile was scaled by (users and duration); shapes scale their "
+                            "stages by it.")
+    group.add_argument("--think-scale", type=float, default=1.0,
+                       help="Multiply every user type's wait time (e.g. 0.1 for a short run that must still "
+                            "reach every endpoint).")
+    group.add_argument("--chat-transport", choices=CHAT_TRANSPORTS, default="auto",
+                       help="How users ask questions: REST POST /api/chat, the realtime WebSocket, or auto: "
+                            "REST when the target has it, decided once at the start of the run.")
+    group.add_argument("--ws-timeout", type=float, default=30.0,
+                       help="Seconds to wait for any WebSocket frame before the exchange counts as failed.")
+    # the staged shapes' parameters live in the stress and spike profiles
+    group.add_argument("--stress-step-users", type=int, default=50, help="Stress: users added per stage.")
+    group.add_argument("--stress-step-time", default="90s", help="Stress: how long each stage holds.")
+    group.add_argument("--spike-base-users", type=int, default=100, help="Spike: users before and after it.")
+    group.add_argument("--spike-warmup", default="60s", help="Spike: steady phase before the jump.")
+    group.add_argument("--spike-hold", default="60s", help="Spike: how long the spike holds.")
+
+
+class Suite:
+    """Per-process state every virtual user draws on: addresses, accounts, numbering, transport."""
+
+    def __init__(self, environment) -> None:
+        options = environment.parsed_options
+        self.environment = environment
+        self.worker_index = getattr(environment.runner, "worker_index", 0) or 0
+        self.addresses = ClientAddresses(self.worker_index)
+        self.accounts = AccountPool.from_file(options.accounts_file) if options.accounts_file else None
+        self.user_numbers = itertools.count()
+        self.ws_timeout_s = options.ws_timeout
+        self.think_scale = options.think_scale
+        self.chat_transport = options.chat_transport if options.chat_transport != "auto" else None
+
+    def transport(self) -> str:
+        """REST or WebSocket chat, decided once per process from what the target serves."""
+        if self.chat_transport is None:
+            self.chat_transport = probe_chat_transport(self.environment.host)
+            log.info("chat transport: %s", self.chat_transport)
+        return self.chat_transport
+
+
+def probe_chat_transport(host: str) -> str:
+    """REST when the target routes POST /api/chat (401/422 without a token), else the WebSocket."""
+    try:
+        status = requests.post(host.rstrip("/") + endpoints.CHAT, json={}, timeout=10).status_code
+    except requests.RequestException:
+        return "websocket"
+    return "websocket" if status in (404, 405) else "rest"
+
+
+suite: Suite | None = None
+
+
+@events.init.add_listener
+def on_init(environment, **_kwargs) -> None:
+    global suite
+    if environment.parsed_options is None:  # a library use of Locust without a command line
+        return
+    record = RunRecord(environment)
+    suite = Suite(environment)
+    record.facts["chat_transport"] = suite.transport
+
+    @environment.events.test_start.add_listener
+    def decide_transport(**_kw) -> None:
+        if not isinstance(environment.runner, WorkerRunner) and environment.host:
+            suite.transport()
