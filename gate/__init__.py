@@ -1,0 +1,18 @@
+"""The gate: reads a Locust run, compares it with a committed baseline and policy, and gives a verdict.
+
+The pipeline is read (run.py, baseline.py, policy.py) -> compare (compare.py, statistics.py)
+-> decide (verdict.py) -> render (render.py) -> publish (publish.py). Only publish may touch the network.
+"""
+
+
+class Unjudgeable(Exception):
+    """The run (or what it is compared with) cannot be judged; `reason` is one line a user can act on."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = " ".join(str(reason).split())
+
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_UNJUDGEABLE = 2

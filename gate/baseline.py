@@ -1,0 +1,188 @@
+"""Baselines (baselines/<profile>.json): several runs' histograms, counts and failures, their
+fingerprint and provenance. Recording keeps every run separately so the run-to-run spread is
+measured, not guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gate import Unjudgeable
+from gate.run import EndpointRecord, Run, _count, _mapping, _number, _read_json, _text
+from gate.statistics import histogram_from_buckets
+
+BASELINE_SCHEMA = 1
+DEFAULT_KEEP = 5
+
+
+def fingerprint_difference(expected: dict, actual: dict) -> str:
+    """'users: 10 -> 20, locust_version: 2.47 -> 2.48', or '' when the fingerprints match."""
+    names = sorted(set(expected) | set(actual))
+    return ", ".join(
+        f"{name}: {expected.get(name)!r} -> {actual.get(name)!r}"
+        for name in names
+        if expected.get(name) != actual.get(name)
+    )
+
+
+def record_baseline(runs: list[Run], profile: str, commit: str | None = None,
+                    recorded_at: str | None = None) -> dict:
+    """A baseline document (plain JSON data) from runs that were already checked judgeable."""
+    if not runs:
+        raise Unjudgeable("record needs at least one --run folder")
+    _check_same_fingerprint(runs[0].fingerprint, runs[1:], "the first run")
+    return {
+        "schema": BASELINE_SCHEMA,
+        "profile": profile,
+        "fingerprint": runs[0].fingerprint,
+        "provenance": {
+            "recorded_at": recorded_at or datetime.now(UTC).isoformat(timespec="seconds"),
+            "commit": commit or current_commit(),
+            "command": "python -m gate record",
+        },
+        "runs": [_run_document(run) for run in runs],
+    }
+
+
+def update_baseline(baseline: dict, runs: list[Run], keep: int = DEFAULT_KEEP, commit: str | None = None,
+                    recorded_at: str | None = None) -> dict:
+    """Adds runs to an existing baseline document, keeping the newest `keep` runs."""
+    _check_same_fingerprint(baseline["fingerprint"], runs, "the baseline")
+    updated = record_baseline(runs, baseline["profile"], commit, recorded_at)
+    updated["provenance"]["first_recorded_at"] = baseline["provenance"].get(
+        "first_recorded_at", baseline["provenance"].get("recorded_at")
+    )
+    updated["runs"] = (baseline["runs"] + updated["runs"])[-keep:]
+    return updated
+
+
+def write_baseline(document: dict, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def read_baseline_document(path: str | Path, profile: str) -> dict:
+    """Reads and validates a baseline file; raises Unjudgeable with the command that records one."""
+    path = Path(path)
+    if not path.is_file():
+        raise Unjudgeable(
+            f"no baseline for profile '{profile}' at {path}; record one from 3 runs on the base branch: "
+            f"python -m gate record --profile {profile} --run results/{profile}-1 --run results/{profile}-2 "
+            f"--run results/{profile}-3 --out {path}"
+        )
+    document = _read_json(path, missing_hint="")
+    where = str(path)
+    document = _mapping(document, where)
+    if type(document.get("schema")) is not int or document.get("schema") != BASELINE_SCHEMA:
+        raise Unjudgeable(f"{where}: schema {document.get('schema')!r:.20} is not {BASELINE_SCHEMA}; re-record it")
+    if document.get("profile") != profile:
+        raise Unjudgeable(f"{where} is the baseline of profile {document.get('profile')!r:.40}, not '{profile}'")
+    _mapping(document.get("fingerprint"), f"{where}: fingerprint")
+    _mapping(document.get("provenance", {}), f"{where}: provenance")
+    runs = document.get("runs")
+    if not isinstance(runs, list) or not runs:
+        raise Unjudgeable(f"{where} holds no runs; re-record it")
+    return document
+
+
+def baseline_runs(document: dict, path: str | Path) -> list[Run]:
+    """The baseline's runs as Run values (same shape as a freshly read run folder)."""
+    return [_run_from_document(entry, document, f"{path}: runs[{index}]")
+            for index, entry in enumerate(document["runs"])]
+
+
+def current_commit() -> str:
+    if os.environ.get("GITHUB_SHA"):
+        return os.environ["GITHUB_SHA"]
+    try:
+        completed = subprocess.run(["git", "rev-parse", "HEAD"], check=False, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return completed.stdout.strip() if completed.returncode == 0 else "unknown"
+
+
+def _check_same_fingerprint(expected: dict, runs: list[Run], what: str) -> None:
+    for run in runs:
+        difference = fingerprint_difference(expected, run.fingerprint)
+        if difference:
+            raise Unjudgeable(f"{run.path} is not comparable with {what} ({difference}): "
+                              "record runs of the same profile settings, versions and machine class")
+
+
+def _run_document(run: Run) -> dict:
+    return {
+        "source": run.path,
+        "started_at": run.started_at,
+        "duration_s": run.duration_s,
+        "counters": run.counters,
+        "endpoints": {
+            endpoint: {
+                "num_requests": record.num_requests,
+                "num_failures": record.num_failures,
+                "num_none_requests": record.num_none_requests,
+                "response_times": {
+                    _bucket_key(value): count
+                    for value, count in zip(record.histogram.values.tolist(), record.histogram.counts.tolist())
+                },
+                "errors": record.errors,
+            }
+            for endpoint, record in run.endpoints.items()
+        },
+    }
+
+
+def _bucket_key(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _run_from_document(entry: object, document: dict, where: str) -> Run:
+    entry = _mapping(entry, where)
+    endpoints = {}
+    for endpoint, figures in _mapping(entry.get("endpoints"), f"{where}: endpoints").items():
+        at = f"{where}: {endpoint}"
+        figures = _mapping(figures, at)
+        buckets: dict[float, int] = {}
+        for key, count in _mapping(figures.get("response_times"), f"{at}: response_times").items():
+            try:
+                value = float(key)
+            except ValueError:
+                raise Unjudgeable(f"{at}: response time {key!r:.20} is not a number") from None
+            if not value >= 0 or value == float("inf"):
+                raise Unjudgeable(f"{at}: response time {key!r:.20} is out of range")
+            buckets[value] = buckets.get(value, 0) + _count(count, f"{at}: response_times")
+        errors = {
+            str(error): _count(count, f"{at}: errors")
+            for error, count in _mapping(figures.get("errors", {}), f"{at}: errors").items()
+        }
+        record = EndpointRecord(
+            endpoint=endpoint,
+            num_requests=_count(figures.get("num_requests"), f"{at}: num_requests"),
+            num_failures=_count(figures.get("num_failures"), f"{at}: num_failures"),
+            num_none_requests=_count(figures.get("num_none_requests", 0), f"{at}: num_none_requests"),
+            histogram=histogram_from_buckets(buckets),
+            errors=errors,
+        )
+        if record.num_failures > record.num_requests or record.histogram.total > record.num_requests:
+            raise Unjudgeable(f"{at}: counts do not add up (corrupt baseline); re-record it")
+        endpoints[endpoint] = record
+    duration = _number(entry.get("duration_s"), f"{where}: duration_s")
+    if duration <= 0:
+        raise Unjudgeable(f"{where}: duration_s must be positive")
+    return Run(
+        path=_text(entry.get("source", "baseline run"), f"{where}: source"),
+        profile=document["profile"],
+        started_at=str(entry.get("started_at", "")),
+        duration_s=duration,
+        planned_run_time_s=None,
+        cpu_warning=False,
+        counters={str(k): _count(v, f"{where}: counters") for k, v in
+                  _mapping(entry.get("counters", {}), f"{where}: counters").items()},
+        fingerprint=document["fingerprint"],
+        endpoints=endpoints,
+        errors_known=True,
+    )

@@ -1,0 +1,120 @@
+"""The command line: `python -m gate check|record|bench`. Exit 0 pass, 1 fail, 2 cannot judge.
+
+Whatever goes wrong, the user gets one line and exit 2: never a traceback, never exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from gate import EXIT_PASS, EXIT_UNJUDGEABLE, Unjudgeable
+
+DEFAULT_POLICY = "baselines/policy.yml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)  # a usage error exits 2 with argparse's message
+    try:
+        return args.handler(args)
+    except Unjudgeable as problem:
+        print(f"CANNOT JUDGE: {problem.reason}")
+        return EXIT_UNJUDGEABLE
+    except Exception as error:
+        if os.environ.get("GATE_DEBUG"):
+            raise
+        print(f"CANNOT JUDGE: the gate failed unexpectedly ({type(error).__name__}: {_one_line(error)}); "
+              "please report it")
+        return EXIT_UNJUDGEABLE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="judge a run folder against its baseline and the policy")
+    check.add_argument("--run", required=True, help="run folder, e.g. results/smoke")
+    check.add_argument("--profile", required=True, help="load profile, e.g. smoke")
+    check.add_argument("--baseline", help="baseline file (default baselines/<profile>.json)")
+    check.add_argument("--policy", default=DEFAULT_POLICY, help=f"policy file (default {DEFAULT_POLICY})")
+    check.add_argument("--out", help="where to write verdict.json and summary.md (default: the run folder)")
+    check.set_defaults(handler=_check)
+
+    record = commands.add_parser("record", help="build a baseline from one or more run folders (default 3)")
+    record.add_argument("--profile", required=True)
+    record.add_argument("--run", action="append", required=True, help="a run folder; repeat for several runs")
+    record.add_argument("--out", help="baseline file (default baselines/<profile>.json)")
+    record.add_argument("--update", action="store_true", help="add the runs to the existing baseline")
+    record.add_argument("--keep", type=int, default=5, help="runs an updated baseline keeps (newest; default 5)")
+    record.set_defaults(handler=_record)
+
+    bench = commands.add_parser("bench", help="time the analysis of a synthetic 60-minute, 25-endpoint soak")
+    bench.add_argument("--endpoints", type=int, default=25)
+    bench.add_argument("--minutes", type=float, default=60.0)
+    bench.add_argument("--repeat", type=int, default=3)
+    bench.add_argument("--dir", help="keep the synthetic folders here (default: a temporary folder)")
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+def _check(args) -> int:
+    from gate.pipeline import judge
+    from gate.publish import write_report
+    from gate.render import render_summary
+
+    baseline_path = args.baseline or f"baselines/{args.profile}.json"
+    verdict = judge(args.run, args.profile, baseline_path, args.policy)
+    try:
+        summary = render_summary(verdict)
+    except Exception as error:  # noqa: BLE001 - a broken report must not hide the verdict
+        summary = f"## {verdict['headline']}\n\n> {verdict['reason']}\n\n(report failed: {_one_line(error)})\n"
+    out = args.out or args.run
+    try:
+        write_report(verdict, summary, out)
+    except OSError as error:
+        print(f"{verdict['headline']}\n{verdict['reason']}\n(could not write the report to {out}: {error})")
+        return EXIT_UNJUDGEABLE if verdict["exit_code"] == EXIT_PASS else verdict["exit_code"]
+    print(verdict["headline"])
+    print(verdict["reason"])
+    return verdict["exit_code"]
+
+
+def _record(args) -> int:
+    from gate.baseline import (
+        read_baseline_document,
+        record_baseline,
+        update_baseline,
+        write_baseline,
+    )
+    from gate.run import check_judgeable, read_run
+
+    out = Path(args.out or f"baselines/{args.profile}.json")
+    runs = []
+    for folder in args.run:
+        run = read_run(folder)
+        check_judgeable(run, args.profile)
+        runs.append(run)
+    if args.keep < 1:
+        raise Unjudgeable("--keep must be at least 1")
+    if args.update:
+        document = update_baseline(read_baseline_document(out, args.profile), runs, keep=args.keep)
+    else:
+        document = record_baseline(runs, args.profile)
+    write_baseline(document, out)
+    count = len(document["runs"])
+    print(f"recorded {out}: {count} run{'s' if count != 1 else ''} of profile {args.profile}")
+    if count < 2:
+        print("note: with one run the between-run spread is assumed, not measured; record 3 runs")
+    return EXIT_PASS
+
+
+def _bench(args) -> int:
+    from gate.bench import run_benchmark
+
+    run_benchmark(args.endpoints, args.minutes, args.repeat, args.dir)
+    return EXIT_PASS
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:300]

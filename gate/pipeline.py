@@ -1,0 +1,48 @@
+"""The gate's pipeline for one run: read -> compare -> decide. Returns the verdict document; only
+the caller renders and publishes it. Every failure becomes an 'unjudgeable' verdict, never a pass.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gate import Unjudgeable
+from gate.baseline import baseline_runs, fingerprint_difference, read_baseline_document
+from gate.compare import compare
+from gate.policy import load_policy
+from gate.run import check_judgeable, read_run
+from gate.verdict import decide, unjudgeable_verdict
+
+
+def judge(run_path: str, profile: str, baseline_path: str, policy_path: str) -> dict:
+    run = None
+    try:
+        policy = load_policy(policy_path, profile)
+        run = read_run(run_path)
+        check_judgeable(run, profile, policy.statistics.min_duration_fraction)
+        problems: list[str] = []
+        baseline, history = None, None
+        if Path(baseline_path).is_file():
+            baseline = read_baseline_document(baseline_path, profile)
+            difference = fingerprint_difference(baseline["fingerprint"], run.fingerprint)
+            if difference:
+                raise Unjudgeable(
+                    f"this run is not comparable with the baseline {baseline_path} ({difference}): "
+                    "run the profile as recorded, or re-record the baseline on the base branch"
+                )
+            history = baseline_runs(baseline, baseline_path)
+        else:
+            try:  # only absolute limits can be checked; the verdict says how to record a baseline
+                read_baseline_document(baseline_path, profile)
+            except Unjudgeable as missing:
+                problems.append(missing.reason)
+        return decide(run, compare(run, history, policy), policy, baseline, baseline_path, problems)
+    except Unjudgeable as problem:
+        return unjudgeable_verdict(problem.reason, profile, run, policy_path, baseline_path)
+    except Exception as error:
+        if os.environ.get("GATE_DEBUG"):
+            raise
+        reason = " ".join(str(error).split())[:300]
+        return unjudgeable_verdict(f"the gate failed unexpectedly ({type(error).__name__}: {reason}); "
+                                   "please report it", profile, run, policy_path, baseline_path)

@@ -1,0 +1,258 @@
+"""summary.md from one verdict.json: headline, endpoint table, findings, failures by error type,
+custom metrics, a Mermaid chart and collapsible details. Fits a GitHub comment (65,536 characters)
+by collapsing detail level by level, never by cutting a table in the middle.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from tabulate import tabulate
+
+COMMENT_LIMIT = 65_536
+MARKER = "<!-- voiceassist-perf-gate:{profile} -->"  # publish.py finds the sticky comment by it
+ICONS = {"pass": "✅", "fail": "❌", "unjudgeable": "⛔", "warn": "⚠️"}
+STATUS_ICONS = {"pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "unjudgeable": "⛔ not judged"}
+CHART_ENDPOINTS = 30
+FAILURE_ROWS_WHEN_SHORT = 20
+
+
+def render_summary(verdict: dict, limit: int = COMMENT_LIMIT) -> str:
+    """The summary at the most detailed level that fits within `limit` characters."""
+    for level in range(5):
+        text = _render(verdict, level)
+        if len(text) <= limit:
+            return text
+    return _render_minimal(verdict)
+
+
+def _render(verdict: dict, level: int) -> str:
+    """level 0: everything; 1: no per-metric details; 2: only endpoints that are not a plain pass;
+    3: the 20 most frequent error types; 4: no chart."""
+    parts = [_headline(verdict)]
+    if verdict.get("endpoints"):
+        parts.append(_endpoint_section(verdict, only_notable=level >= 2))
+    parts.append(_findings_section(verdict))
+    parts.append(_failures_section(verdict, top=FAILURE_ROWS_WHEN_SHORT if level >= 3 else None))
+    parts.append(_counters_section(verdict))
+    if level < 4:
+        parts.append(_chart_section(verdict))
+    if level < 1:
+        parts.append(_metric_details(verdict))
+    elif verdict.get("endpoints"):
+        parts.append("_Per-metric details are omitted to fit a comment; they are in verdict.json._")
+    parts.append(_method_section(verdict))
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _render_minimal(verdict: dict) -> str:
+    return _headline(verdict) + "\n\n_The full report does not fit a comment; see verdict.json._\n"
+
+
+def _headline(verdict: dict) -> str:
+    outcome = verdict.get("verdict", "unjudgeable")
+    lines = [
+        MARKER.format(profile=verdict.get("profile", "")),
+        f"## {ICONS.get(outcome, '')} Performance gate · {verdict.get('profile', '?')}: {verdict.get('headline', '')}",
+        "",
+        f"> {verdict.get('reason', '')}",
+    ]
+    if verdict.get("borderline"):
+        lines += ["", "**Borderline**: the regression is weakly significant; a confirmation rerun decides."]
+    run, baseline = verdict.get("run"), verdict.get("baseline") or {}
+    facts = []
+    if run:
+        facts.append(f"run `{run['path']}`: {run['total_requests']} requests, {run['total_failures']} failures "
+                     f"in {run['duration_s']:.0f} s")
+    if baseline.get("runs"):
+        provenance = baseline.get("provenance", {})
+        facts.append(f"baseline: {baseline['runs']} runs recorded {provenance.get('recorded_at', '?')} "
+                     f"at `{str(provenance.get('commit', '?'))[:12]}`")
+    if facts:
+        lines += ["", " · ".join(facts)]
+    problems = verdict.get("problems") or []
+    if len(problems) > 1:
+        lines += ["", "Why it cannot be judged:", *[f"- {problem}" for problem in problems]]
+    return "\n".join(lines)
+
+
+def _figure(value, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "ms":
+        return f"{value:,.0f}"
+    if unit == "ratio":
+        return f"{value * 100:.2f}%"
+    return f"{value:,.2f}"
+
+
+def _pair(metric: dict | None) -> str:
+    if not metric:
+        return "–"
+    if metric.get("baseline") is None:
+        return _figure(metric.get("value"), metric["unit"])
+    return f"{_figure(metric['baseline'], metric['unit'])} → {_figure(metric.get('value'), metric['unit'])}"
+
+
+def _significance(metric: dict | None) -> str:
+    if not metric or metric.get("p_adjusted") is None:
+        return "–"
+    mark = " ✱" if metric["outcome"] in ("regression", "breach+regression") else ""
+    return f"p={metric['p_adjusted']:.2g}{mark}"
+
+
+def _change(metric: dict | None) -> str:
+    if not metric or metric.get("change_pct") is None:
+        return "–"
+    return f"{metric['change_pct']:+.0f}%"
+
+
+def _endpoint_section(verdict: dict, only_notable: bool) -> str:
+    rows = []
+    hidden = 0
+    for endpoint in verdict["endpoints"]:
+        metrics = endpoint.get("metrics", {})
+        p95 = metrics.get("p95")
+        if only_notable and endpoint["status"] == "pass":
+            hidden += 1
+            continue
+        rows.append({
+            "endpoint": f"`{endpoint['endpoint']}`" + (" (quarantined)" if endpoint["quarantined"] else ""),
+            "requests": endpoint["num_requests"],
+            "p50 ms": _pair(metrics.get("p50")),
+            "p95 ms": _pair(p95),
+            "p99 ms": _pair(metrics.get("p99")),
+            "p95 change": _change(p95),
+            "significance": _significance(p95),
+            "detectable": f"+{p95['detectable_pct']:.0f}%" if p95 and p95.get("detectable_pct") else "–",
+            "p95 limit": _figure(p95.get("limit"), "ms") if p95 else "–",
+            "failures": _figure(metrics["failure_ratio"]["value"], "ratio") if "failure_ratio" in metrics else "–",
+            "verdict": STATUS_ICONS.get(endpoint["status"], endpoint["status"]),
+        })
+    text = "### Endpoints (baseline → this run)\n\n"
+    text += tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github", showindex=False) if rows else \
+        "_Every endpoint passes._"
+    if hidden:
+        text += f"\n\n_{hidden} endpoints that pass are not listed to fit a comment; see verdict.json._"
+    text += ("\n\n_detectable_: the smallest p95 regression this run could have flagged, given the policy's "
+             "percentage and floor and the measured noise. ✱ significant after correction for all endpoints.")
+    return text
+
+
+def _findings_section(verdict: dict) -> str:
+    findings = verdict.get("findings") or []
+    if not findings:
+        return ""
+    order = {"unjudgeable": 0, "fail": 1, "warn": 2}
+    lines = ["### Findings", ""]
+    for finding in sorted(findings, key=lambda f: order.get(f["severity"], 3)):
+        lines.append(f"- {ICONS.get(finding['severity'], '')} {finding['message']}")
+    return "\n".join(lines)
+
+
+def _failures_section(verdict: dict, top: int | None) -> str:
+    rows = [
+        {"endpoint": f"`{endpoint['endpoint']}`", "error": error["error"].replace("|", "\\|").replace("\n", " "),
+         "occurrences": error["occurrences"], "new": "🆕 new" if error["new"] else ""}
+        for endpoint in verdict.get("endpoints", []) if endpoint["endpoint"] != "Aggregated"
+        for error in endpoint.get("errors", [])
+    ]
+    if not rows:
+        return ""
+    table = pd.DataFrame(rows).sort_values("occurrences", ascending=False, kind="stable")
+    note = ""
+    if top is not None and len(table) > top:
+        note = f"\n\n_{len(table) - top} less frequent error types are in verdict.json._"
+        table = table.head(top)
+    return ("### Failures by error type\n\n"
+            + tabulate(table, headers="keys", tablefmt="github", showindex=False) + note)
+
+
+def _counters_section(verdict: dict) -> str:
+    run = verdict.get("run") or {}
+    counters = run.get("counters") or {}
+    if not counters:
+        return ""
+    baseline = (verdict.get("baseline") or {}).get("counters") or {}
+    rows = [{"metric": name.replace("_", " "), "baseline (mean)": f"{baseline[name]:g}" if name in baseline else "–",
+             "this run": value} for name, value in counters.items()]
+    return "### Custom metrics\n\n" + tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github",
+                                                showindex=False)
+
+
+def _chart_section(verdict: dict) -> str:
+    points = [
+        (endpoint["endpoint"], endpoint["metrics"]["p95"])
+        for endpoint in verdict.get("endpoints", [])
+        if endpoint["endpoint"] != "Aggregated" and endpoint.get("metrics", {}).get("p95", {}).get("value") is not None
+    ][:CHART_ENDPOINTS]
+    if not points:
+        return ""
+    values = [p95["value"] for _, p95 in points]
+    baselines = [p95["baseline"] if p95.get("baseline") is not None else p95["value"] for _, p95 in points]
+    top = max(max(values), max(baselines)) * 1.25 or 1.0
+    limits = [min(p95["limit"], top) if p95.get("limit") is not None else top for _, p95 in points]
+    labels = ", ".join('"' + name.replace('"', "'") + '"' for name, _ in points)
+    return "\n".join([
+        "### p95 against baseline and limit",
+        "",
+        "```mermaid",
+        "xychart-beta",
+        '    title "p95 per endpoint (ms): bars this run, line 1 baseline, line 2 limit"',
+        f"    x-axis [{labels}]",
+        f'    y-axis "ms" 0 --> {top:.0f}',
+        f"    bar [{', '.join(f'{v:.0f}' for v in values)}]",
+        f"    line [{', '.join(f'{v:.0f}' for v in baselines)}]",
+        f"    line [{', '.join(f'{v:.0f}' for v in limits)}]",
+        "```",
+        "",
+        "_A limit above the axis (or none) is drawn at the top of the chart._",
+    ])
+
+
+def _metric_details(verdict: dict) -> str:
+    rows = []
+    for endpoint in verdict.get("endpoints", []):
+        for metric in endpoint.get("metrics", {}).values():
+            rows.append({
+                "endpoint": f"`{endpoint['endpoint']}`",
+                "metric": metric["metric"],
+                "baseline runs": ", ".join(_figure(v, metric["unit"]) for v in metric.get("baseline_runs", [])),
+                "baseline": _figure(metric.get("baseline"), metric["unit"]),
+                "this run": _figure(metric.get("value"), metric["unit"]),
+                "change": _change(metric),
+                "bar": f"{metric['threshold_pct']:.0f}%" if metric.get("threshold_pct") is not None else "–",
+                "p": f"{metric['p_value']:.2g}" if metric.get("p_value") is not None else "–",
+                "p adj.": f"{metric['p_adjusted']:.2g}" if metric.get("p_adjusted") is not None else "–",
+                "detectable": f"{metric['detectable_pct']:.0f}%" if metric.get("detectable_pct") else "–",
+                "limit": _figure(metric.get("limit"), metric["unit"]),
+                "severity": metric["severity"],
+                "outcome": metric["outcome"],
+            })
+    if not rows:
+        return ""
+    return ("<details><summary>All metrics per endpoint</summary>\n\n"
+            + tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github", showindex=False)
+            + "\n\n</details>")
+
+
+def _method_section(verdict: dict) -> str:
+    policy = verdict.get("policy") or {}
+    run = verdict.get("run") or {}
+    if "false_alarm_rate" not in policy:
+        return ""
+    fingerprint = ", ".join(f"{k}={v}" for k, v in (run.get("fingerprint") or {}).items())
+    tests = verdict.get("tests") or {}
+    return "\n".join([
+        "<details><summary>How this verdict was reached</summary>",
+        "",
+        (f"- Policy `{policy['path']}`; false-alarm rate {policy['false_alarm_rate']:g} per run across "
+         f"{tests.get('fail', 0)} failing and {tests.get('warn', 0)} warning comparisons "
+         f"({policy['correction']} correction)."),
+        ("- A regression is flagged only when it exceeds the policy's percentage and floor (at least one "
+         "Locust bucket) **and** is significant given the within-run sampling spread (from the histograms) "
+         "and the between-run spread (from the baseline's runs)."),
+        f"- Improvements of {policy['suspicious_improvement']:g}× or more are reported as suspicious.",
+        f"- Run fingerprint: {fingerprint}",
+        "",
+        "</details>",
+    ])

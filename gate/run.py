@@ -1,0 +1,359 @@
+"""A run folder (Locust's JSON stats, failures CSV, the suite's metrics.json) read into plain data.
+
+Everything that is malformed raises Unjudgeable with a reason naming the file and the field:
+a gate that guesses around a broken file is a gate that passes broken runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from gate import Unjudgeable
+from gate.statistics import Histogram, histogram_from_buckets
+
+STATS_FILE = "stats.json"
+METRICS_FILE = "metrics.json"
+FAILURES_FILE = "locust_failures.csv"
+METRICS_SCHEMA = 1
+# Counts beyond this are not a load test, they are a corrupt file (and would overflow int64 sums).
+MAX_COUNT = 10**12
+# What schema 1 of metrics.json and Locust's --json-file entries must hold; a missing key is schema drift.
+METRICS_KEYS = ("schema", "profile", "locust_version", "suite_version", "target", "settings", "started_at",
+                "stopped_at", "cpu_warning", "counters", "machine")
+TARGET_KEYS = ("host", "chat_transport", "stack_mode")
+SETTINGS_KEYS = ("users", "spawn_rate", "run_time_s", "scale")
+MACHINE_KEYS = ("cpu_count", "platform")
+STATS_KEYS = ("name", "method", "last_request_timestamp", "start_time", "num_requests", "num_none_requests",
+              "num_failures", "total_response_time", "max_response_time", "min_response_time",
+              "total_content_length", "response_times", "num_reqs_per_sec", "num_fail_per_sec")
+# Clock slack between the suite's start/stop stamps and Locust's own timestamps (s).
+CLOCK_SLACK_S = 60.0
+# Locust's name for the sum over all endpoints; the gate computes it (stats.json has no such row).
+AGGREGATED = "Aggregated"
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    """What one endpoint (`METHOD name`) did in one run."""
+
+    endpoint: str
+    num_requests: int
+    num_failures: int
+    num_none_requests: int
+    histogram: Histogram
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run folder, read and validated."""
+
+    path: str
+    profile: str
+    started_at: str
+    duration_s: float
+    planned_run_time_s: float | None
+    cpu_warning: bool
+    counters: dict[str, int]
+    fingerprint: dict[str, object]
+    endpoints: dict[str, EndpointRecord]
+    errors_known: bool
+
+    @property
+    def total_requests(self) -> int:
+        return sum(record.num_requests for record in self.endpoints.values())
+
+
+def read_run(path: str | Path) -> Run:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise Unjudgeable(f"run folder {folder} does not exist (did the load test run?)")
+    metrics = _read_json(folder / METRICS_FILE, missing_hint="Locust did not finish cleanly (crash or kill?): "
+                         "the suite writes it when Locust quits")
+    stats = _read_json(folder / STATS_FILE, missing_hint="run Locust with --json-file stats")
+    run_facts = _parse_metrics(metrics, folder / METRICS_FILE)
+    window = (run_facts.pop("_started"), run_facts.pop("_stopped"))
+    endpoints = _parse_stats(stats, folder / STATS_FILE, window)
+    errors_known = (folder / FAILURES_FILE).is_file()
+    if errors_known:
+        errors_by_endpoint = _read_failures(folder / FAILURES_FILE)
+        for endpoint, errors in errors_by_endpoint.items():
+            if endpoint not in endpoints:
+                raise Unjudgeable(f"{folder / FAILURES_FILE} lists failures of {endpoint}, which stats.json "
+                                  "does not have (files of different runs?)")
+        for endpoint, record in endpoints.items():
+            errors = errors_by_endpoint.get(endpoint, {})
+            if sum(errors.values()) != record.num_failures:
+                raise Unjudgeable(f"{folder / FAILURES_FILE} counts {sum(errors.values())} failures of {endpoint} "
+                                  f"but stats.json {record.num_failures} (files of different runs, or truncated?)")
+            endpoints[endpoint] = replace(record, errors=errors)
+    return Run(path=str(folder), endpoints=endpoints, errors_known=errors_known, **run_facts)
+
+
+def check_judgeable(run: Run, profile: str, min_duration_fraction: float = 0.8) -> None:
+    """Raises Unjudgeable when the run's own figures cannot be trusted, whatever they are compared with."""
+    if run.profile != profile:
+        raise Unjudgeable(
+            f"{run.path} is a run of profile '{run.profile}', not '{profile}': check --profile or --run"
+        )
+    if run.total_requests == 0:
+        raise Unjudgeable(
+            f"{run.path} recorded zero requests: the target was unreachable or the suite sent nothing; "
+            "see locust.log"
+        )
+    if run.cpu_warning:
+        raise Unjudgeable(
+            f"the load generator saturated its CPU during {run.path} (Locust's CPU warning): its latencies "
+            "are untrustworthy; rerun with fewer users or on a bigger machine"
+        )
+    if run.planned_run_time_s and run.duration_s < min_duration_fraction * run.planned_run_time_s:
+        raise Unjudgeable(
+            f"{run.path} stopped after {run.duration_s:.0f} s of a planned {run.planned_run_time_s:.0f} s: "
+            "Locust stopped early or crashed; see locust.log"
+        )
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _read_json(path: Path, missing_hint: str) -> object:
+    if not path.is_file():
+        raise Unjudgeable(f"{path} is missing: {missing_hint}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        return json.loads(text, parse_constant=_reject_constant)
+    except (OSError, UnicodeDecodeError) as error:
+        raise Unjudgeable(f"{path} cannot be read: {error}") from None
+    except (ValueError, RecursionError) as error:
+        raise Unjudgeable(f"{path} is not valid JSON (truncated or corrupt?): {error}") from None
+
+
+def _count(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Unjudgeable(f"{where} should be a whole number, got {value!r:.40}")
+    if value < 0 or value > MAX_COUNT:
+        raise Unjudgeable(f"{where} is out of range: {value!r:.40}")
+    return value
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Unjudgeable(f"{where} should be a finite number, got {value!r:.40}")
+    return float(value)
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise Unjudgeable(f"{where} should be a non-empty string, got {value!r:.40}")
+    return value
+
+
+def _mapping(value: object, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise Unjudgeable(f"{where} should be an object, got {type(value).__name__}")
+    return value
+
+
+def _timestamp(value: object, where: str) -> datetime:
+    text = _text(value, where)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Unjudgeable(f"{where} is not an ISO-8601 time: {text!r:.40}") from None
+    if moment.tzinfo is None:
+        raise Unjudgeable(f"{where} has no time zone: {text!r:.40}")
+    return moment
+
+
+def _parse_metrics(metrics: object, path: Path) -> dict:
+    metrics = _mapping(metrics, str(path))
+    _require(metrics, METRICS_KEYS, str(path))
+    schema = metrics.get("schema")
+    if type(schema) is not int or schema != METRICS_SCHEMA:
+        raise Unjudgeable(f"{path}: schema {schema!r:.20} is not the {METRICS_SCHEMA} this gate reads "
+                          "(suite and gate versions differ?)")
+    profile = _text(metrics.get("profile"), f"{path}: profile")
+    target = _mapping(metrics.get("target"), f"{path}: target")
+    settings = _mapping(metrics.get("settings"), f"{path}: settings")
+    machine = _mapping(metrics.get("machine"), f"{path}: machine")
+    for section, keys, name in ((target, TARGET_KEYS, "target"), (settings, SETTINGS_KEYS, "settings"),
+                                (machine, MACHINE_KEYS, "machine")):
+        _require(section, keys, f"{path}: {name}")
+    _text(target.get("host"), f"{path}: target.host")
+    for name in ("users", "cpu_count"):
+        source = settings if name == "users" else machine
+        if _count(source.get(name), f"{path}: {name}") < 1:
+            raise Unjudgeable(f"{path}: {name} must be at least 1")
+    for name in ("spawn_rate", "scale"):
+        if _number(settings.get(name), f"{path}: settings.{name}") <= 0:
+            raise Unjudgeable(f"{path}: settings.{name} must be positive")
+    counters = {
+        _text(name, f"{path}: counters key"): _count(value, f"{path}: counters.{name}")
+        for name, value in _mapping(metrics.get("counters", {}), f"{path}: counters").items()
+    }
+    cpu_warning = metrics.get("cpu_warning")
+    if not isinstance(cpu_warning, bool):
+        raise Unjudgeable(f"{path}: cpu_warning should be true or false, got {cpu_warning!r:.20}")
+    started = _timestamp(metrics.get("started_at"), f"{path}: started_at")
+    stopped = _timestamp(metrics.get("stopped_at"), f"{path}: stopped_at")
+    duration_s = (stopped - started).total_seconds()
+    if duration_s <= 0:
+        raise Unjudgeable(f"{path}: stopped_at is not after started_at")
+    run_time = settings.get("run_time_s")
+    planned = None if run_time is None else _number(run_time, f"{path}: settings.run_time_s")
+    if planned is not None and planned <= 0:
+        raise Unjudgeable(f"{path}: settings.run_time_s must be positive")
+    locust_version = _text(metrics.get("locust_version"), f"{path}: locust_version")
+    fingerprint = {
+        "profile": profile,
+        "users": settings.get("users"),
+        "spawn_rate": settings.get("spawn_rate"),
+        "run_time_s": run_time,
+        "scale": settings.get("scale"),
+        "suite_version": _text(metrics.get("suite_version"), f"{path}: suite_version"),
+        # patch releases of Locust do not change what is measured; minor releases may
+        "locust_version": ".".join(locust_version.split(".")[:2]),
+        "stack_mode": target.get("stack_mode"),
+        "chat_transport": target.get("chat_transport"),
+        "cpu_count": machine.get("cpu_count"),
+        "platform": machine.get("platform"),
+    }
+    for name, value in fingerprint.items():
+        if not isinstance(value, str | int | float | type(None)) or isinstance(value, float) and not math.isfinite(value):
+            raise Unjudgeable(f"{path}: {name} should be a plain value, got {value!r:.40}")
+    return {
+        "profile": profile,
+        "started_at": started.isoformat(),
+        "duration_s": duration_s,
+        "planned_run_time_s": planned,
+        "cpu_warning": cpu_warning,
+        "counters": counters,
+        "fingerprint": fingerprint,
+        "_started": started.timestamp(),
+        "_stopped": stopped.timestamp(),
+    }
+
+
+def _require(section: dict, keys: tuple[str, ...], where: str) -> None:
+    missing = [key for key in keys if key not in section]
+    if missing:
+        raise Unjudgeable(f"{where} lacks {', '.join(missing)} (schema drift: suite, Locust and gate versions "
+                          "out of step?)")
+
+
+def _parse_stats(stats: object, path: Path, window: tuple[float, float]) -> dict[str, EndpointRecord]:
+    """Locust's --json-file entries, checked for internal consistency (a response cannot outlast the run)."""
+    if not isinstance(stats, list):
+        raise Unjudgeable(f"{path} should be Locust's --json-file list of endpoints, got {type(stats).__name__}")
+    started, stopped = window
+    longest_ms = (stopped - started + CLOCK_SLACK_S) * 1000.0
+    endpoints: dict[str, EndpointRecord] = {}
+    for index, entry in enumerate(stats):
+        where = f"{path}[{index}]"
+        entry = _mapping(entry, where)
+        _require(entry, STATS_KEYS, where)
+        endpoint = f"{_text(entry.get('method'), where + '.method')} {_text(entry.get('name'), where + '.name')}"
+        where = f"{path}: {endpoint}"
+        if endpoint in endpoints:
+            raise Unjudgeable(f"{where} appears twice")
+        num_requests = _count(entry["num_requests"], f"{where}: num_requests")
+        num_failures = _count(entry["num_failures"], f"{where}: num_failures")
+        num_none = _count(entry["num_none_requests"], f"{where}: num_none_requests")
+        _count(entry["total_content_length"], f"{where}: total_content_length")
+        if num_failures > num_requests or num_none > num_requests:
+            raise Unjudgeable(f"{where}: more failures or timeless requests than requests")
+        buckets = _buckets(entry["response_times"], f"{where}: response_times", longest_ms)
+        histogram = histogram_from_buckets(buckets)
+        if histogram.total != num_requests - num_none:
+            raise Unjudgeable(
+                f"{where}: the histogram holds {histogram.total} requests but num_requests - "
+                f"num_none_requests = {num_requests - num_none} (corrupt or edited file)"
+            )
+        _check_times(entry, where, num_requests, histogram, longest_ms, window)
+        for counts, limit in (("num_reqs_per_sec", num_requests), ("num_fail_per_sec", num_failures)):
+            per_second = _mapping(entry[counts], f"{where}: {counts}")
+            total = 0
+            for second, count in per_second.items():
+                _second(second, f"{where}: {counts}", window)
+                total += _count(count, f"{where}: {counts}[{second!r:.20}]")
+            if total > limit:
+                raise Unjudgeable(f"{where}: {counts} adds up to {total}, more than the {limit} counted")
+        endpoints[endpoint] = EndpointRecord(
+            endpoint=endpoint,
+            num_requests=num_requests,
+            num_failures=num_failures,
+            num_none_requests=num_none,
+            histogram=histogram,
+        )
+    return endpoints
+
+
+def _buckets(response_times: object, where: str, longest_ms: float) -> dict[float, int]:
+    buckets: dict[float, int] = {}
+    for key, count in _mapping(response_times, where).items():
+        try:
+            value = float(key)
+        except ValueError:
+            raise Unjudgeable(f"{where}: response time {key!r:.20} is not a number") from None
+        if not math.isfinite(value) or value < 0 or value > longest_ms:
+            raise Unjudgeable(f"{where}: response time {key!r:.20} ms is impossible in this run")
+        buckets[value] = buckets.get(value, 0) + _count(count, f"{where}[{key!r:.20}]")
+    return buckets
+
+
+def _check_times(entry: dict, where: str, num_requests: int, histogram: Histogram, longest_ms: float,
+                 window: tuple[float, float]) -> None:
+    total = _number(entry["total_response_time"], f"{where}: total_response_time")
+    largest = _number(entry["max_response_time"], f"{where}: max_response_time")
+    smallest = entry["min_response_time"]
+    if smallest is not None:
+        smallest = _number(smallest, f"{where}: min_response_time")
+    if min(total, largest, smallest or 0.0) < 0 or largest > longest_ms or (smallest or 0.0) > largest:
+        raise Unjudgeable(f"{where}: response-time totals are impossible (negative, min above max, or longer "
+                          "than the run)")
+    if total > largest * num_requests * 1.01 + 1.0:
+        raise Unjudgeable(f"{where}: total_response_time exceeds max_response_time x num_requests")
+    for name in ("start_time", "last_request_timestamp"):
+        moment = entry[name]
+        if moment is None and (name == "last_request_timestamp" or num_requests == 0):
+            continue
+        _second(_number(moment, f"{where}: {name}"), f"{where}: {name}", window)
+
+
+def _second(moment: object, where: str, window: tuple[float, float]) -> None:
+    try:
+        value = float(moment)
+    except (TypeError, ValueError):
+        raise Unjudgeable(f"{where}: {moment!r:.20} is not a time") from None
+    started, stopped = window
+    if not (started - CLOCK_SLACK_S <= value <= stopped + CLOCK_SLACK_S):
+        raise Unjudgeable(f"{where}: time {moment!r:.20} lies outside the run (files of another run?)")
+
+
+def _read_failures(path: Path) -> dict[str, dict[str, int]]:
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise Unjudgeable(f"{path} is empty (Locust always writes its header): truncated?") from None
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise Unjudgeable(f"{path} cannot be read as Locust's failures CSV: {error}") from None
+    missing = {"Method", "Name", "Error", "Occurrences"} - set(table.columns)
+    if missing:
+        raise Unjudgeable(f"{path} lacks the column(s) {', '.join(sorted(missing))} of Locust's failures CSV")
+    errors: dict[str, dict[str, int]] = {}
+    for method, name, error, occurrences in table[["Method", "Name", "Error", "Occurrences"]].itertuples(
+        index=False
+    ):
+        count = int(occurrences) if occurrences.strip().isascii() and occurrences.strip().isdigit() else -1
+        if count < 0 or count > MAX_COUNT:
+            raise Unjudgeable(f"{path}: occurrences {occurrences!r:.20} of {method} {name} is not a count")
+        endpoint_errors = errors.setdefault(f"{method} {name}", {})
+        endpoint_errors[str(error)] = endpoint_errors.get(str(error), 0) + count
+    return errors

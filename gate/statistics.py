@@ -1,0 +1,228 @@
+"""Distribution statistics over Locust's bucketed histograms, and the noise model of the comparison.
+
+Plain functions over plain data (numpy arrays and floats). Latency and throughput are compared on a
+log scale: run-to-run swings on shared machines are multiplicative, and a ratio is what a user reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import floor, log
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+# Locust reports 0 ms for sub-millisecond responses; a log scale needs a positive value, and half
+# the smallest bucket is the honest stand-in.
+SMALLEST_MS = 0.5
+# +-1 sigma of a normal distribution, for order-statistic intervals.
+_ONE_SIGMA_LOW = scipy_stats.norm.cdf(-1.0)
+_ONE_SIGMA_HIGH = scipy_stats.norm.cdf(1.0)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Response times (ms, bucket centres, ascending, unique) and how many requests fell in each."""
+
+    values: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+
+def histogram_from_buckets(buckets: dict[float, int]) -> Histogram:
+    """Builds a histogram from {response time ms: count}; empty buckets are dropped."""
+    items = sorted((float(value), int(count)) for value, count in buckets.items() if count > 0)
+    values = np.array([value for value, _ in items], dtype=float)
+    counts = np.array([count for _, count in items], dtype=np.int64)
+    return Histogram(values=values, counts=counts)
+
+
+def merge_histograms(histograms: list[Histogram]) -> Histogram:
+    buckets: dict[float, int] = {}
+    for histogram in histograms:
+        for value, count in zip(histogram.values.tolist(), histogram.counts.tolist()):
+            buckets[value] = buckets.get(value, 0) + count
+    return histogram_from_buckets(buckets)
+
+
+def bucket_width(ms: float) -> float:
+    """Width of Locust's response-time bucket around `ms` (it keeps about two significant digits)."""
+    if ms < 100:
+        return 1.0
+    if ms < 1000:
+        return 10.0
+    if ms < 10000:
+        return 100.0
+    return 1000.0
+
+
+def order_statistic(histogram: Histogram, rank: int) -> float:
+    """The value of the `rank`-th smallest request (0-based), clipped to the histogram."""
+    cumulative = np.cumsum(histogram.counts)
+    rank = min(max(int(rank), 0), int(cumulative[-1]) - 1)
+    return float(histogram.values[int(np.searchsorted(cumulative, rank, side="right"))])
+
+
+def percentile(histogram: Histogram, quantile: float) -> float:
+    """The percentile as Locust's own report computes it (so the numbers match report.html)."""
+    if histogram.total == 0:
+        raise ValueError("percentile of an empty histogram")
+    return order_statistic(histogram, floor(histogram.total * quantile))
+
+
+def log_ms(ms: float) -> float:
+    return log(max(ms, SMALLEST_MS))
+
+
+def percentile_log_variance(histogram: Histogram, quantile: float) -> float:
+    """Sampling variance of log(percentile) within one run.
+
+    Distribution-free: the ranks that bracket the quantile with +-1 sigma probability follow a
+    binomial law; their values give the spread. The bucket's own width adds a uniform
+    quantisation error, so a change finer than a bucket never looks significant.
+    """
+    n = histogram.total
+    low_rank = scipy_stats.binom.ppf(_ONE_SIGMA_LOW, n, quantile)
+    high_rank = scipy_stats.binom.ppf(_ONE_SIGMA_HIGH, n, quantile)
+    low = log_ms(order_statistic(histogram, int(low_rank)))
+    high = log_ms(order_statistic(histogram, int(high_rank)))
+    value = max(percentile(histogram, quantile), SMALLEST_MS)
+    quantisation = (bucket_width(value) / value) ** 2 / 12.0
+    return ((high - low) / 2.0) ** 2 + quantisation
+
+
+def throughput_log_variance(num_requests: int) -> float:
+    """Poisson counting noise of log(requests per second)."""
+    return 1.0 / max(num_requests, 1)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Between-run variance of a metric (log scale) and the degrees of freedom it rests on."""
+
+    variance: float
+    dof: float
+    measured: bool
+
+
+def between_run_variance(run_logs: np.ndarray, within_variances: np.ndarray) -> tuple[float, int]:
+    """Between-run variance of one endpoint's metric over the baseline runs, net of sampling noise.
+
+    Returns (variance, degrees of freedom); with fewer than two runs nothing is measured (0, 0).
+    """
+    runs = len(run_logs)
+    if runs < 2:
+        return 0.0, 0
+    observed = float(np.var(run_logs, ddof=1))
+    return max(observed - float(np.mean(within_variances)), 0.0), runs - 1
+
+
+def pooled_spread(estimates: list[tuple[float, int]]) -> tuple[float, int]:
+    """Pools (variance, dof) estimates of several endpoints into one, weighted by their dof."""
+    dof = sum(d for _, d in estimates)
+    if dof == 0:
+        return 0.0, 0
+    return sum(v * d for v, d in estimates) / dof, dof
+
+
+def shrunk_spread(
+    own: tuple[float, int],
+    pooled: tuple[float, int],
+    prior_runs: float,
+    assumed_cv: float,
+    minimum_cv: float,
+) -> Spread:
+    """One endpoint's between-run variance, shrunk toward the run-wide pooled estimate.
+
+    Three baseline runs give two degrees of freedom: alone, that estimate is too often tiny by
+    chance and would raise false alarms. Borrowing `prior_runs` pseudo-runs from the pooled
+    estimate (measured on the same baseline) steadies it. With no measured spread at all (one-run
+    baselines), `assumed_cv` stands in, and the verdict says so.
+    """
+    own_variance, own_dof = own
+    pooled_variance, pooled_dof = pooled
+    floor_variance = log(1.0 + minimum_cv) ** 2
+    if pooled_dof == 0:
+        return Spread(variance=max(log(1.0 + assumed_cv) ** 2, floor_variance), dof=4.0, measured=False)
+    prior_dof = min(prior_runs, pooled_dof)
+    dof = prior_dof + own_dof
+    variance = (prior_dof * pooled_variance + own_dof * own_variance) / dof
+    return Spread(variance=max(variance, floor_variance), dof=float(dof), measured=True)
+
+
+@dataclass(frozen=True)
+class ShiftTest:
+    """A one-sided test of a shift between a run and its baseline runs (log scale)."""
+
+    shift: float
+    standard_error: float
+    dof: float
+    p_value: float
+
+
+def shift_test(
+    run_log: float,
+    run_variance: float,
+    baseline_logs: np.ndarray,
+    baseline_variances: np.ndarray,
+    spread: Spread,
+    worse_when_higher: bool,
+) -> ShiftTest:
+    """Is this run's value worse than the baseline runs' beyond their noise?
+
+    The new run is one more draw from the population of runs: its distance from the baseline
+    mean carries the between-run variance (for itself and, divided by the number of runs, for the
+    mean) plus the sampling variance of every histogram involved. A Student t with the spread's
+    degrees of freedom accounts for how few runs the spread was measured on.
+    """
+    runs = len(baseline_logs)
+    shift = run_log - float(np.mean(baseline_logs))
+    variance = (
+        spread.variance * (1.0 + 1.0 / runs) + run_variance + float(np.mean(baseline_variances)) / runs
+    )
+    standard_error = float(np.sqrt(variance))
+    statistic = shift / standard_error if standard_error > 0 else (np.inf if shift > 0 else -np.inf)
+    if not worse_when_higher:
+        statistic = -statistic
+    p_value = float(scipy_stats.t.sf(statistic, spread.dof))
+    return ShiftTest(shift=shift, standard_error=standard_error, dof=spread.dof, p_value=p_value)
+
+
+def detectable_log_shift(standard_error: float, dof: float, alpha_per_test: float) -> float:
+    """Smallest shift (log scale) that this comparison flags as significant at `alpha_per_test`."""
+    return float(scipy_stats.t.isf(alpha_per_test, dof) * standard_error)
+
+
+def failure_ratio_p_value(run_failures: int, run_requests: int, baseline_failures: int,
+                          baseline_requests: int) -> float:
+    """One-sided binomial test: does this run fail more often than the baseline runs did?
+
+    The baseline rate gets half a failure of continuity so that a clean baseline is not a rate of 0.
+    """
+    if run_requests == 0:
+        return 1.0
+    rate = (baseline_failures + 0.5) / (baseline_requests + 1.0)
+    return float(scipy_stats.binomtest(run_failures, run_requests, rate, alternative="greater").pvalue)
+
+
+def adjust_p_values(p_values: list[float], method: str) -> list[float]:
+    """Adjusts a family of p-values so the false-alarm rate holds across the family.
+
+    holm: family-wise error rate (the chance that an unchanged run raises any alarm) - what a
+    required check needs. bh: false discovery rate (Benjamini-Hochberg, via scipy), more power
+    when several endpoints really moved.
+    """
+    if not p_values:
+        return []
+    values = np.asarray(p_values, dtype=float)
+    if method == "bh":
+        return [float(v) for v in scipy_stats.false_discovery_control(values, method="bh")]
+    order = np.argsort(values)
+    count = len(values)
+    stepped = np.maximum.accumulate(values[order] * (count - np.arange(count)))
+    adjusted = np.empty(count)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return [float(v) for v in adjusted]

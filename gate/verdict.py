@@ -1,0 +1,128 @@
+"""The verdict: one JSON document (verdict.json) from which the summary is rendered and the exit code read.
+
+verdict is "pass" (exit 0), "fail" (exit 1: a breach or a regression of severity fail) or
+"unjudgeable" (exit 2: the run or its baseline cannot be trusted - never a pass).
+`borderline` is true when the run fails only through relative regressions whose adjusted p-value is
+above the policy's borderline_p: the runner may rerun the profile once and fail only if they reproduce.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+from gate import EXIT_FAIL, EXIT_PASS, EXIT_UNJUDGEABLE
+from gate.compare import Comparison
+from gate.policy import Policy
+from gate.run import AGGREGATED, Run
+
+VERDICT_SCHEMA = 1
+GATE_VERSION = "0.1.0"
+OUTCOMES = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "unjudgeable": EXIT_UNJUDGEABLE}
+
+
+def decide(run: Run, comparison: Comparison, policy: Policy, baseline: dict | None, baseline_path: str,
+           problems: list[str]) -> dict:
+    """The verdict of a run that was read; `problems` are reasons it cannot be judged (e.g. no baseline)."""
+    findings = comparison.findings
+    failing = [f for f in findings if f.severity == "fail"]
+    warnings = [f for f in findings if f.severity == "warn"]
+    unjudgeable = problems + [f.message for f in findings if f.severity == "unjudgeable"]
+    judged = [e for e in comparison.endpoints if e.endpoint != AGGREGATED]
+    if unjudgeable:
+        outcome = "unjudgeable"
+        reason = unjudgeable[0] + (f" (and {len(unjudgeable) - 1} more)" if len(unjudgeable) > 1 else "")
+        headline = "CANNOT JUDGE: this run is not a pass"
+    elif failing:
+        outcome = "fail"
+        breaches = sum(1 for f in failing if f.kind == "breach")
+        regressions = sum(1 for f in failing if f.kind == "regression")
+        parts = [f"{breaches} limit breach{'es' if breaches != 1 else ''}" if breaches else "",
+                 f"{regressions} regression{'s' if regressions != 1 else ''}" if regressions else ""]
+        headline = "FAIL: " + " and ".join(p for p in parts if p)
+        reason = failing[0].message + (f" (and {len(failing) - 1} more)" if len(failing) > 1 else "")
+    else:
+        outcome = "pass"
+        headline = f"PASS: {len(judged)} endpoints within limits, no significant regression"
+        if warnings:
+            headline += f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})"
+        reason = warnings[0].message if warnings else (
+            f"compared with {comparison.baseline_runs} baseline run(s) at a false-alarm rate of "
+            f"{policy.statistics.false_alarm_rate:g} ({policy.statistics.correction})"
+        )
+    borderline = outcome == "fail" and all(f.kind == "regression" and f.borderline for f in failing)
+    return _finite({
+        "schema": VERDICT_SCHEMA,
+        "gate_version": GATE_VERSION,
+        "verdict": outcome,
+        "exit_code": OUTCOMES[outcome],
+        "headline": headline,
+        "reason": reason,
+        "problems": unjudgeable,
+        "borderline": borderline,
+        "profile": run.profile,
+        "run": _run_facts(run),
+        "baseline": None if baseline is None else {
+            "path": baseline_path,
+            "runs": len(baseline["runs"]),
+            "provenance": baseline.get("provenance", {}),
+            "fingerprint": baseline["fingerprint"],
+            "counters": _mean_counters([entry.get("counters", {}) for entry in baseline["runs"]]),
+        },
+        "policy": {"path": policy.path, **asdict(policy.statistics)},
+        "tests": comparison.tests,
+        "endpoints": [asdict(endpoint) for endpoint in comparison.endpoints],
+        "findings": [asdict(finding) for finding in findings],
+    })
+
+
+def unjudgeable_verdict(reason: str, profile: str, run: Run | None = None, policy_path: str | None = None,
+                        baseline_path: str | None = None) -> dict:
+    """The verdict when the pipeline stopped before a comparison: exit 2 with one actionable reason."""
+    return _finite({
+        "schema": VERDICT_SCHEMA,
+        "gate_version": GATE_VERSION,
+        "verdict": "unjudgeable",
+        "exit_code": EXIT_UNJUDGEABLE,
+        "headline": "CANNOT JUDGE: this run is not a pass",
+        "reason": reason,
+        "problems": [reason],
+        "borderline": False,
+        "profile": profile,
+        "run": _run_facts(run) if run is not None else None,
+        "baseline": {"path": baseline_path} if baseline_path else None,
+        "policy": {"path": policy_path} if policy_path else None,
+        "tests": {},
+        "endpoints": [],
+        "findings": [],
+    })
+
+
+def _run_facts(run: Run) -> dict:
+    return {
+        "path": run.path,
+        "started_at": run.started_at,
+        "duration_s": run.duration_s,
+        "total_requests": run.total_requests,
+        "total_failures": sum(record.num_failures for record in run.endpoints.values()),
+        "cpu_warning": run.cpu_warning,
+        "errors_known": run.errors_known,
+        "fingerprint": run.fingerprint,
+        "counters": run.counters,
+    }
+
+
+def _mean_counters(counters: list[dict]) -> dict[str, float]:
+    names = sorted({name for entry in counters for name in entry})
+    return {name: sum(entry.get(name, 0) for entry in counters) / len(counters) for name in names}
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

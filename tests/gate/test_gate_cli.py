@@ -1,0 +1,143 @@
+"""The gate's command line on fixture run folders: exit 0 pass, 1 fail, 2 cannot judge - and always a
+one-line reason, a verdict.json and a summary.md, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import BASELINE, FIXTURES, POLICY, gate_command
+
+
+def test_an_unchanged_run_passes(check):
+    done, verdict, summary = check("pass")
+    assert done.returncode == 0, done.stdout
+    assert verdict["verdict"] == "pass" and verdict["exit_code"] == 0 and verdict["borderline"] is False
+    assert done.stdout.splitlines()[0].startswith("PASS")
+    assert "PASS" in summary.splitlines()[1]
+
+
+def test_a_doubled_p95_fails_as_a_regression_of_that_endpoint(check):
+    done, verdict, _ = check("regression")
+    assert done.returncode == 1, done.stdout
+    failing = [f for f in verdict["findings"] if f["severity"] == "fail"]
+    assert [(f["kind"], f["endpoint"], f["metric"]) for f in failing] == [
+        ("regression", "GET /api/auth/me", "p95")]
+    assert "GET /api/auth/me p95 regressed" in done.stdout
+
+
+def test_absolute_limits_fail_the_run(check):
+    done, verdict, _ = check("breach")
+    assert done.returncode == 1
+    breaches = {(f["endpoint"], f["metric"]) for f in verdict["findings"] if f["kind"] == "breach"}
+    assert ("GET /health", "p95") in breaches  # seed's health < 500 ms
+    assert ("GET /api/conversations", "failure_ratio") in breaches  # seed's failure rate < 5%
+
+
+def test_a_suspicious_improvement_warns_without_failing(check):
+    done, verdict, _ = check("suspicious-improvement")
+    assert done.returncode == 0
+    kinds = {(f["kind"], f["endpoint"], f["severity"]) for f in verdict["findings"]}
+    assert ("suspicious_improvement", "WS /api/realtime/ws message.done", "warn") in kinds
+
+
+def test_a_new_error_class_is_called_out(check):
+    done, verdict, summary = check("new-error")
+    assert done.returncode == 0
+    assert any(f["kind"] == "new_error" and "ConnectionResetError" in f["message"] for f in verdict["findings"])
+    assert "🆕 new" in summary
+
+
+@pytest.mark.parametrize(
+    ("fixture", "reason"),
+    [
+        ("zero-requests", "zero requests"),
+        ("corrupt-json", "not valid JSON"),
+        ("locust-crash", "metrics.json is missing"),
+        ("cpu-warning", "CPU warning"),
+        ("other-users", "users: 10 -> 20"),
+        ("missing-endpoint", "GET /metrics is in the baseline but made no requests"),
+        ("load-profile", "profile 'load', not 'smoke'"),
+        ("no-such-folder", "does not exist"),
+    ],
+)
+def test_runs_that_cannot_be_judged_exit_2_with_one_line_reason(check, fixture, reason):
+    done, verdict, summary = check(fixture)
+    assert done.returncode == 2, done.stdout
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("CANNOT JUDGE") and reason in lines[1]
+    assert "Traceback" not in done.stdout + done.stderr
+    assert verdict["verdict"] == "unjudgeable" and verdict["exit_code"] == 2 and reason in verdict["reason"]
+    assert "CANNOT JUDGE" in summary
+
+
+def test_a_missing_baseline_is_not_a_pass_and_offers_the_record_command(check, tmp_path):
+    done, verdict, _ = check("pass", baseline=tmp_path / "nowhere.json")
+    assert done.returncode == 2
+    assert "python -m gate record --profile smoke" in done.stdout
+    # the absolute limits were still checked and are in the verdict
+    assert verdict["endpoints"] and verdict["verdict"] == "unjudgeable"
+
+
+def test_a_corrupt_baseline_cannot_judge(check, tmp_path):
+    broken = tmp_path / "smoke.json"
+    broken.write_text(BASELINE.read_text()[:500])
+    done, _, _ = check("pass", baseline=broken)
+    assert done.returncode == 2 and "not valid JSON" in done.stdout
+
+
+def test_a_policy_error_names_the_line(check, tmp_path):
+    policy = tmp_path / "policy.yml"
+    policy.write_text("schema: 1\nrules:\n  - pattern: '*'\n    metrics:\n      p96: {limit: 3}\n")
+    done, _, _ = check("pass", policy=policy)
+    assert done.returncode == 2
+    assert f"{policy}:5: unknown key 'p96'" in done.stdout
+
+
+def test_defaults_resolve_baseline_and_policy_from_the_current_folder(tmp_path):
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "policy.yml").write_text(POLICY.read_text())
+    (tmp_path / "baselines" / "smoke.json").write_text(BASELINE.read_text())
+    done = gate_command("check", "--run", str(FIXTURES / "regression"), "--profile", "smoke",
+                        "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+
+
+def test_record_builds_a_baseline_that_judges_runs(tmp_path):
+    out = tmp_path / "smoke.json"
+    runs = [arg for n in (1, 2, 3) for arg in ("--run", str(FIXTURES / f"baseline-{n}"))]
+    done = gate_command("record", "--profile", "smoke", *runs, "--out", str(out))
+    assert done.returncode == 0, done.stdout
+    document = json.loads(out.read_text())
+    assert len(document["runs"]) == 3
+    assert document["fingerprint"]["users"] == 10 and document["fingerprint"]["locust_version"] == "2.47"
+    assert {"recorded_at", "commit"} <= set(document["provenance"])
+    assert set(document["runs"][0]["endpoints"]["GET /health"]) >= {"num_requests", "num_failures",
+                                                                      "response_times", "errors"}
+    judged = gate_command("check", "--run", str(FIXTURES / "pass"), "--profile", "smoke", "--baseline", str(out),
+                          "--policy", str(POLICY), "--out", str(tmp_path / "verdict"))
+    assert judged.returncode == 0, judged.stdout
+
+
+def test_record_refuses_runs_that_cannot_be_judged_or_compared(tmp_path):
+    out = tmp_path / "smoke.json"
+    zero = gate_command("record", "--profile", "smoke", "--run", str(FIXTURES / "baseline-1"),
+                        "--run", str(FIXTURES / "zero-requests"), "--out", str(out))
+    assert zero.returncode == 2 and "zero requests" in zero.stdout
+    mixed = gate_command("record", "--profile", "smoke", "--run", str(FIXTURES / "baseline-1"),
+                         "--run", str(FIXTURES / "other-users"), "--out", str(out))
+    assert mixed.returncode == 2 and "users: 10 -> 20" in mixed.stdout
+    assert not out.exists()
+
+
+def test_record_update_keeps_the_newest_runs(tmp_path):
+    out = tmp_path / "smoke.json"
+    out.write_text(BASELINE.read_text())
+    done = gate_command("record", "--profile", "smoke", "--run", str(FIXTURES / "pass"), "--update",
+                        "--keep", "3", "--out", str(out))
+    assert done.returncode == 0, done.stdout
+    document = json.loads(out.read_text())
+    assert [run["source"].rsplit("/", 1)[-1] for run in document["runs"]] == ["baseline-2", "baseline-3", "pass"]
+    missing = gate_command("record", "--profile", "smoke", "--run", str(FIXTURES / "pass"), "--update",
+                           "--out", str(tmp_path / "absent.json"))
+    assert missing.returncode == 2 and "python -m gate record" in missing.stdout
