@@ -78,7 +78,11 @@ def start_emulator(host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
 
 
 def serve(host: str, port: int, workers: int, with_emulator: bool, access_log: bool) -> int:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a setting that cannot be read
+        print(f"stack: {exc}", file=sys.stderr, flush=True)
+        return 1
     try:
         asyncio.run(check_storage(settings))
     except StartupError as exc:

@@ -69,3 +69,27 @@ def receive_until_done(ws: websocket.WebSocket, limit: int = 500) -> list[dict]:
         if frame["type"] in ("message.done", "error"):
             return frames
     raise AssertionError(f"no message.done within {limit} frames")
+
+
+GUIDE = (
+    "Hypertension management begins with lifestyle changes such as reduced sodium intake and exercise. "
+    "First-line drugs include thiazide diuretics, ACE inhibitors and calcium channel blockers. "
+) * 40
+
+
+def assert_envelope(response, status: int = 200) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) >= {"success", "data", "error", "metadata", "timestamp"}
+    assert body["success"] is True and body["error"] is None
+    assert body["timestamp"].endswith("Z") and "version" in body["metadata"]
+    return body["data"]
+
+
+def upload(api: ApiClient, text: str = GUIDE, name: str = "guide.md", **params) -> dict:
+    response = api.post(
+        "/api/admin/kb/documents",
+        params={"title": "Hypertension guide", "source_type": "guideline", **params},
+        files={"file": (name, text.encode(), "text/markdown")},
+    )
+    return assert_envelope(response)

@@ -5,32 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 
-from stack_client import ApiClient, receive_until_done
+from stack_client import assert_envelope, receive_until_done, upload
 
 USER_FIELDS = {"id", "email", "full_name", "is_active", "is_admin", "admin_role", "created_at", "last_login"}
 TOKEN_FIELDS = {"access_token", "refresh_token", "token_type", "expires_in", "refresh_expires_in", "role"}
-GUIDE = (
-    "Hypertension management begins with lifestyle changes such as reduced sodium intake and exercise. "
-    "First-line drugs include thiazide diuretics, ACE inhibitors and calcium channel blockers. "
-) * 40
-
-
-def assert_envelope(response, status: int = 200) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) >= {"success", "data", "error", "metadata", "timestamp"}
-    assert body["success"] is True and body["error"] is None
-    assert body["timestamp"].endswith("Z") and "version" in body["metadata"]
-    return body["data"]
-
-
-def upload(api: ApiClient, text: str = GUIDE, name: str = "guide.md", **params) -> dict:
-    response = api.post(
-        "/api/admin/kb/documents",
-        params={"title": "Hypertension guide", "source_type": "guideline", **params},
-        files={"file": (name, text.encode(), "text/markdown")},
-    )
-    return assert_envelope(response)
 
 
 def test_register_creates_a_plain_user_and_refuses_a_duplicate(client):

@@ -1,0 +1,212 @@
+"""Start, stop, wait and the accounts commands, as a CI job or a developer runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+BUNDLE = Path(__file__).resolve().parents[2]
+
+
+def run_stack(*args: str, env: dict | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stack", *args],
+        cwd=BUNDLE,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def embedded_env(data_dir: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "OPENAI_BASE_URL")}
+    env.update(VOICEASSIST_DATA_DIR=str(data_dir), VOICEASSIST_BCRYPT_ROUNDS="4", **extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def processes_mentioning(marker: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text and "pytest" not in text:
+            found.append(text)
+    return found
+
+
+def test_start_on_a_taken_port_fails_with_one_line(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = run_stack(
+            "start",
+            "--port",
+            str(port),
+            "--log-file",
+            str(tmp_path / "log"),
+            "--pid-file",
+            str(tmp_path / "pid"),
+            env=embedded_env(tmp_path / "data"),
+        )
+    assert done.returncode != 0
+    assert done.stderr.strip() == f"stack: port {port} on 127.0.0.1 is already in use"
+    assert not (tmp_path / "pid").exists()
+
+
+def test_unreachable_database_fails_with_one_line_and_leaves_nothing(tmp_path):
+    port = free_port()
+    env = embedded_env(
+        tmp_path / "data", DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    )
+    done = run_stack(
+        "start",
+        "--port",
+        str(port),
+        "--log-file",
+        str(tmp_path / "log"),
+        "--pid-file",
+        str(tmp_path / "pid"),
+        "--timeout",
+        "60",
+        env=env,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stack: server exited with code 1")
+    assert "is unreachable" in lines[0]
+    assert not processes_mentioning(f"--port {port}")
+
+
+def test_start_with_workers_then_stop_twice(tmp_path):
+    port = free_port()
+    pid_file = tmp_path / "pid"
+    done = run_stack(
+        "start",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--log-file",
+        str(tmp_path / "log"),
+        "--pid-file",
+        str(pid_file),
+        "--timeout",
+        "60",
+        env=embedded_env(tmp_path / "data"),
+    )
+    try:
+        assert done.returncode == 0, done.stderr
+        base_url = done.stdout.strip()
+        assert base_url == f"http://127.0.0.1:{port}"
+        assert run_stack("wait", "--url", base_url, "--timeout", "5").returncode == 0
+        for _ in range(6):
+            requests.get(base_url + "/health", timeout=5)
+        metrics = requests.get(base_url + "/metrics", timeout=5).text
+        served = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith('http_requests_total{method="GET",route="/health",status="200"}')
+        ]
+        assert served and float(served[0].split()[-1]) >= 7, "metrics aggregate every worker's requests"
+    finally:
+        stopped = run_stack("stop", "--pid-file", str(pid_file))
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert not processes_mentioning(f"--port {port}")
+    again = run_stack("stop", "--pid-file", str(pid_file))
+    assert again.returncode == 0 and "not running" in again.stdout
+
+
+def test_wait_times_out_with_one_line():
+    port = free_port()
+    done = run_stack("wait", "--url", f"http://127.0.0.1:{port}", "--timeout", "1")
+    assert done.returncode != 0
+    assert done.stderr.strip() == f"stack: http://127.0.0.1:{port}/health did not answer 200 within 1 s"
+
+
+def test_users_seed_is_idempotent_and_promote_changes_the_role(tmp_path):
+    env = embedded_env(tmp_path / "data")
+    args = [
+        "users",
+        "seed",
+        "--prefix",
+        "lt",
+        "--regular",
+        "2",
+        "--power",
+        "1",
+        "--admin",
+        "1",
+        "--password",
+        "pw-123456",
+    ]
+    first = run_stack(*args, env=env)
+    second = run_stack(*args, env=env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    accounts = json.loads(second.stdout)["accounts"]
+    assert json.loads(first.stdout) == json.loads(second.stdout)
+    assert [a["role"] for a in accounts] == ["user", "user", "user", "admin"]
+    assert {a["kind"] for a in accounts} == {"regular", "power", "admin"}
+
+    promoted = run_stack("users", "promote", accounts[0]["email"], "--role", "viewer", env=env)
+    assert promoted.returncode == 0, promoted.stderr
+    missing = run_stack("users", "promote", "nobody@example.com", "--role", "admin", env=env)
+    assert (
+        missing.returncode == 1
+        and missing.stderr.strip() == "stack: no account with email nobody@example.com"
+    )
+
+    port = free_port()
+    done = run_stack(
+        "start",
+        "--port",
+        str(port),
+        "--log-file",
+        str(tmp_path / "log"),
+        "--pid-file",
+        str(tmp_path / "pid"),
+        env=env,
+    )
+    try:
+        assert done.returncode == 0, done.stderr
+        login = requests.post(
+            f"http://127.0.0.1:{port}/api/auth/login",
+            json={"email": accounts[0]["email"], "password": "pw-123456"},
+            timeout=10,
+        )
+        assert login.status_code == 200 and login.json()["role"] == "viewer"
+    finally:
+        run_stack("stop", "--pid-file", str(tmp_path / "pid"))
+
+
+@pytest.mark.parametrize("spec", ["GET /x=30", "chat=+fast", "login=1/fortnight"])
+def test_bad_settings_are_refused_at_start(tmp_path, spec):
+    key = "VOICEASSIST_RATE_LIMITS" if spec.startswith("login") else "VOICEASSIST_INJECT_LATENCY"
+    done = run_stack(
+        "start",
+        "--port",
+        str(free_port()),
+        "--log-file",
+        str(tmp_path / "log"),
+        "--pid-file",
+        str(tmp_path / "pid"),
+        env=embedded_env(tmp_path / "data", **{key: spec}),
+    )
+    assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1
