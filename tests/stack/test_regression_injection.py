@@ -1,0 +1,105 @@
+"""Injected slowdowns: the named route (or the chat path) slows by the configured amount, nothing else."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from types import SimpleNamespace
+
+import pytest
+from stack_client import ApiClient, receive_until_done
+from stack_commands import embedded_env, free_port, run_stack
+
+from stack.regression import Slowdown, parse_injected_latency
+
+
+def test_parse_rules():
+    injected = parse_injected_latency("GET /api/auth/me=+30%; chat=+150ms\nPOST /api/chat=25ms")
+    assert injected.for_route("GET", "/api/auth/me") == Slowdown(30, "%")
+    assert injected.for_route("POST", "/api/chat") == Slowdown(25, "ms")
+    assert injected.for_route("GET", "/health") is None
+    assert injected.chat == Slowdown(150, "ms")
+    assert Slowdown(30, "%").delay_s(0.2) == pytest.approx(0.06)
+    with pytest.raises(ValueError, match="cannot read"):
+        parse_injected_latency("GET /api/auth/me=slow")
+
+
+@pytest.fixture(scope="module")
+def slowed_stack(tmp_path_factory, embedded_stack):
+    """An embedded stack like the session's, with /api/auth/me and the chat path slowed."""
+    workdir = tmp_path_factory.mktemp("slowed")
+    env = embedded_env(
+        workdir / "data",
+        VOICEASSIST_INJECT_LATENCY="GET /api/auth/me=+120ms; chat=+200ms",
+        VOICEASSIST_JWT_SECRET=embedded_stack.jwt_secret,
+    )
+    seeded = run_stack(
+        "users",
+        "seed",
+        "--prefix",
+        "slow",
+        "--regular",
+        "1",
+        "--admin",
+        "0",
+        "--power",
+        "0",
+        "--password",
+        embedded_stack.password,
+        env=env,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    port = free_port()
+    started = run_stack(
+        "start",
+        "--port",
+        str(port),
+        "--log-file",
+        str(workdir / "log"),
+        "--pid-file",
+        str(workdir / "pid"),
+        env=env,
+    )
+    assert started.returncode == 0, started.stderr
+
+    base_url = started.stdout.strip()
+    yield SimpleNamespace(
+        base_url=base_url,
+        ws_url="ws" + base_url[len("http") :],
+        password=embedded_stack.password,
+        accounts={"user": json.loads(seeded.stdout)["accounts"][0]},
+    )
+    run_stack("stop", "--pid-file", str(workdir / "pid"))
+
+
+def median_ms(api: ApiClient, path: str, count: int = 9) -> float:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        assert api.get(path).status_code == 200
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def chat_ms(api: ApiClient) -> float:
+    ws = api.websocket()
+    try:
+        json.loads(ws.recv())
+        started = time.perf_counter()
+        ws.send(json.dumps({"type": "message", "content": "warfarin monitoring"}))
+        assert receive_until_done(ws)[-1]["type"] == "message.done"
+        return (time.perf_counter() - started) * 1000
+    finally:
+        ws.close()
+
+
+def test_only_the_named_route_and_chat_are_slowed(slowed_stack, embedded_stack):
+    slowed, normal = ApiClient(slowed_stack), ApiClient(embedded_stack)
+    slowed.login("user")
+    normal.login("user")
+    assert median_ms(slowed, "/api/auth/me") - median_ms(normal, "/api/auth/me") >= 100
+    assert median_ms(slowed, "/api/conversations") < median_ms(slowed, "/api/auth/me") - 80
+    slow_chat = statistics.median(chat_ms(slowed) for _ in range(3))
+    normal_chat = statistics.median(chat_ms(normal) for _ in range(3))
+    assert slow_chat - normal_chat >= 170, (slow_chat, normal_chat)
