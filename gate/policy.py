@@ -46,6 +46,9 @@ class Statistics:
     borderline_p: float = 0.005
     min_duration_fraction: float = 0.8
     min_count_fraction: float = 0.5
+    run_shift_normalisation: bool = True
+    run_shift_warn_pct: float = 25.0
+    run_shift_fail_pct: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -211,11 +214,18 @@ class _Reader:
             "borderline_p": (0.0, 1.0),
             "min_duration_fraction": (0.0, 1.0),
             "min_count_fraction": (0.0, 1.0),
+            "run_shift_warn_pct": (0.0, None),
+            "run_shift_fail_pct": (0.0, None),
         }
-        items = self.mapping(node, {*fields, "correction"}, "statistics")
+        items = self.mapping(node, {*fields, "correction", "run_shift_normalisation"}, "statistics")
         values = {key: self.number(value, key, *fields[key]) for key, value in items.items() if key in fields}
         if "correction" in items:
             values["correction"] = self.choice(items["correction"], "correction", CORRECTIONS)
+        if "run_shift_normalisation" in items:
+            switch = self.scalar(items["run_shift_normalisation"])
+            if not isinstance(switch, bool):
+                self.fail(items["run_shift_normalisation"], "run_shift_normalisation should be true or false")
+            values["run_shift_normalisation"] = switch
         return Statistics(**{**current.__dict__, **values})
 
     def rules(self, node) -> list[Rule]:

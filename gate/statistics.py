@@ -153,44 +153,6 @@ def shrunk_spread(
     return Spread(variance=max(variance, floor_variance), dof=float(dof), measured=True)
 
 
-@dataclass(frozen=True)
-class ShiftTest:
-    """A one-sided test of a shift between a run and its baseline runs (log scale)."""
-
-    shift: float
-    standard_error: float
-    dof: float
-    p_value: float
-
-
-def shift_test(
-    run_log: float,
-    run_variance: float,
-    baseline_logs: np.ndarray,
-    baseline_variances: np.ndarray,
-    spread: Spread,
-    worse_when_higher: bool,
-) -> ShiftTest:
-    """Is this run's value worse than the baseline runs' beyond their noise?
-
-    The new run is one more draw from the population of runs: its distance from the baseline
-    mean carries the between-run variance (for itself and, divided by the number of runs, for the
-    mean) plus the sampling variance of every histogram involved. A Student t with the spread's
-    degrees of freedom accounts for how few runs the spread was measured on.
-    """
-    runs = len(baseline_logs)
-    shift = run_log - float(np.mean(baseline_logs))
-    variance = (
-        spread.variance * (1.0 + 1.0 / runs) + run_variance + float(np.mean(baseline_variances)) / runs
-    )
-    standard_error = float(np.sqrt(variance))
-    statistic = shift / standard_error if standard_error > 0 else (np.inf if shift > 0 else -np.inf)
-    if not worse_when_higher:
-        statistic = -statistic
-    p_value = float(scipy_stats.t.sf(statistic, spread.dof))
-    return ShiftTest(shift=shift, standard_error=standard_error, dof=spread.dof, p_value=p_value)
-
-
 def detectable_log_shift(standard_error: float, dof: float, alpha_per_test: float) -> float:
     """Smallest shift (log scale) that this comparison flags as significant at `alpha_per_test`."""
     return float(scipy_stats.t.isf(alpha_per_test, dof) * standard_error)

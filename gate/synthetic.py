@@ -50,6 +50,7 @@ class RunShape:
     duration_s: float = 120.0
     users: int = 10
     run_factor: float = 1.0  # every latency multiplied by this (a slower or faster machine)
+    endpoint_cv: float = 0.0  # and each endpoint's by its own log-normal factor of this spread
     cpu_warning: bool = False
     history: bool = False
     counters: dict[str, int] = field(default_factory=lambda: {
@@ -78,7 +79,9 @@ def write_run(folder: str | Path, shape: RunShape, seed: int) -> Path:
     entries, failures = [], []
     for name, endpoint in shape.endpoints.items():
         method, path = name.split(" ", 1)
-        samples = endpoint.median_ms * shape.run_factor * np.exp(rng.normal(0.0, endpoint.sigma, endpoint.requests))
+        factor = shape.run_factor * float(np.exp(rng.normal(0.0, shape.endpoint_cv))) if shape.endpoint_cv else \
+            shape.run_factor
+        samples = endpoint.median_ms * factor * np.exp(rng.normal(0.0, endpoint.sigma, endpoint.requests))
         values, counts = np.unique(locust_buckets(samples), return_counts=True)
         seconds = np.sort(rng.uniform(0, shape.duration_s, endpoint.requests)).astype(int) + int(start)
         per_second_values, per_second_counts = np.unique(seconds, return_counts=True)

@@ -71,6 +71,7 @@ def decide(run: Run, comparison: Comparison, policy: Policy, baseline: dict | No
         },
         "policy": {"path": policy.path, **asdict(policy.statistics)},
         "tests": comparison.tests,
+        "run_shift_pct": comparison.run_shift_pct,
         "endpoints": [asdict(endpoint) for endpoint in comparison.endpoints],
         "findings": [asdict(finding) for finding in findings],
     })
@@ -93,6 +94,7 @@ def unjudgeable_verdict(reason: str, profile: str, run: Run | None = None, polic
         "baseline": {"path": baseline_path} if baseline_path else None,
         "policy": {"path": policy_path} if policy_path else None,
         "tests": {},
+        "run_shift_pct": {},
         "endpoints": [],
         "findings": [],
     })
