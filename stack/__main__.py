@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--modes", default="embedded,pg", help="comma-separated: embedded, pg")
     bench.add_argument("--clients", type=int, default=10)
     bench.add_argument(
-        "--requests", type=int, default=300, help="requests per endpoint (bounded by --seconds)"
+        "--requests", type=int, default=1000, help="requests per endpoint (bounded by --seconds)"
     )
     bench.add_argument("--seconds", type=float, default=20.0, help="time cap per endpoint")
     return parser
