@@ -35,7 +35,7 @@ class MetricComparison:
     baseline: float | None = None  # geometric mean of the baseline runs (pooled ratio for failures)
     baseline_runs: list[float] = field(default_factory=list)
     change_pct: float | None = None  # this run against the baseline
-    expected: float | None = None  # the baseline moved by this run's run-wide shift
+    expected: float | None = None  # the baseline moved by this run's run-wide shift (interpolated)
     net_change_pct: float | None = None  # this run against `expected`: what is tested
     limit: float | None = None
     threshold_pct: float | None = None  # the practical bar: policy percentage, floor, one bucket
@@ -88,6 +88,7 @@ class _PendingTest:
     standard_error: float
     dof: float
     bar: float  # practical bar, in the metric's unit
+    estimate: float  # what is compared with `expected` (interpolated percentile, ratio, req/s)
 
 
 def with_aggregate(records: dict[str, EndpointRecord]) -> dict[str, EndpointRecord]:
@@ -268,7 +269,7 @@ def _relative_test(comparison: EndpointComparison, result: MetricComparison, met
                           if result.direction == HIGHER_IS_WORSE else 1.0)
         result.spread_measured = False
         result.threshold_pct = bar / expected * 100.0 if expected > 0 else None
-        return _PendingTest(comparison, result, math.nan, math.nan, bar)
+        return _PendingTest(comparison, result, math.nan, math.nan, bar, result.value)
     observation = observe(result.metric, record, duration_s)
     model = noise.deviation(comparison.endpoint, observation) if noise and observation else None
     if model is None:
@@ -282,11 +283,11 @@ def _relative_test(comparison: EndpointComparison, result: MetricComparison, met
     standard_error = math.sqrt(variance)
     statistic = deviation / standard_error if result.direction == HIGHER_IS_WORSE else -deviation / standard_error
     result.expected = expected
-    result.net_change_pct = (result.value / expected - 1.0) * 100.0
+    result.net_change_pct = (math.exp(deviation) - 1.0) * 100.0
     result.threshold_pct = bar / expected * 100.0
     result.p_value = float(scipy_stats.t.sf(statistic, dof))
     result.spread_measured = noise.endpoints[comparison.endpoint].spread.measured
-    return _PendingTest(comparison, result, standard_error, dof, bar)
+    return _PendingTest(comparison, result, standard_error, dof, bar, expected * math.exp(deviation))
 
 
 def _decide_regressions(pending: list[_PendingTest], statistics: Statistics,
@@ -303,7 +304,7 @@ def _decide_regressions(pending: list[_PendingTest], statistics: Statistics,
             result, comparison = test.result, test.comparison
             result.p_adjusted = p_adjusted
             result.detectable_pct = _detectable_pct(test, alpha / len(members))
-            if _worse(result.value, result.expected, result.direction) <= test.bar or p_adjusted > alpha:
+            if _worse(test.estimate, result.expected, result.direction) <= test.bar or p_adjusted > alpha:
                 continue
             result.outcome = "breach+regression" if result.outcome == "breach" else "regression"
             borderline = p_adjusted > statistics.borderline_p

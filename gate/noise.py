@@ -21,8 +21,8 @@ from gate.run import AGGREGATED, EndpointRecord
 from gate.statistics import (
     Spread,
     between_run_variance,
+    continuous_percentile,
     log_ms,
-    percentile,
     percentile_log_variance,
     pooled_spread,
     shrunk_spread,
@@ -70,7 +70,8 @@ class MetricNoise:
         return deviation, variance, noise.spread.dof
 
     def expected(self, endpoint: str) -> float | None:
-        """What the baseline predicts for this run (ms or req/s), given the run-wide shift."""
+        """What the baseline predicts for this run (ms or req/s), given the run-wide shift. Latencies are
+        interpolated percentiles (see statistics.continuous_percentile), not Locust's bucket values."""
         noise = self.endpoints.get(endpoint)
         return None if noise is None else math.exp(noise.centre + self.run_shift)
 
@@ -80,7 +81,7 @@ def observe(metric: str, record: EndpointRecord, duration_s: float) -> Observati
         if record.histogram.total == 0:
             return None
         quantile = LATENCY_METRICS[metric]
-        return Observation(log_ms(percentile(record.histogram, quantile)),
+        return Observation(log_ms(continuous_percentile(record.histogram, quantile)),
                            percentile_log_variance(record.histogram, quantile))
     if record.num_requests == 0:
         return None
