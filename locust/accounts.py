@@ -45,7 +45,7 @@ class ClientAddresses:
 
 
 class AccountPool:
-    """Accounts by role; each call to `take` hands out the next one of that role, round-robin."""
+    """Accounts by kind; each call to `take` hands out the next one of that kind, round-robin."""
 
     def __init__(self, accounts: list[Account]) -> None:
         self._by_role: dict[str, list[Account]] = {}
@@ -58,7 +58,10 @@ class AccountPool:
     def from_file(cls, path: str | Path) -> AccountPool:
         try:
             entries = json.loads(Path(path).read_text())
-            accounts = [Account(e["email"], e["password"], e.get("role", "user")) for e in entries["accounts"]]
+            # "kind" (regular, power, admin, viewer) says which user type an account is for; "role" is
+            # its role on the server, enough when a team's file has no kinds
+            accounts = [Account(e["email"], e["password"], e.get("kind") or e.get("role", "user"))
+                        for e in entries["accounts"]]
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise SystemExit(f"accounts file {path}: cannot be read ({error}); expected "
                              '{"accounts": [{"email", "password", "role"}, ...]}') from error
@@ -67,9 +70,9 @@ class AccountPool:
     def roles(self) -> set[str]:
         return set(self._by_role)
 
-    def take(self, role: str) -> Account | None:
+    def take(self, kind: str) -> Account | None:
         with self._lock:
-            cursor = self._cursors.get(role)
+            cursor = self._cursors.get(kind)
             return next(cursor) if cursor else None
 
 

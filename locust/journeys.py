@@ -2,7 +2,8 @@
 
 UserJourney (11 steps): register, login, profile, health, new conversation, two questions on it,
 history, export, token refresh, logout. AdminWorkflow (12 steps): login, upload, list, read,
-grounded question, dashboard, users, cache stats, flags, flag update, cache clear, delete.
+grounded question, dashboard, users, cache stats and clear, flags, flag update, metrics and detailed
+health, delete.
 A step that fails ends the journey (counted), and the next iteration starts from the beginning.
 """
 
@@ -139,14 +140,17 @@ class AdminWorkflowSteps(SequentialTaskSet):
                                       check=envelope_ok) is not None)
 
     @task
-    def cache_stats(self):
-        self.step(self.admin.api.call("GET", endpoints.CACHE_STATS, check=envelope_ok) is not None)
+    def cache(self):
+        self.step(self.admin.api.call("GET", endpoints.CACHE_STATS, check=envelope_ok) is not None
+                  and self.admin.api.call("POST", endpoints.CACHE_CLEAR, check=envelope_ok) is not None)
 
     @task
     def flags(self):
         listing = self.admin.api.call("GET", endpoints.FEATURE_FLAGS, check=_envelope_with("flags"))
         self.flags = (listing or {}).get("data", {}).get("flags") or []
-        self.step(bool(self.flags))
+        self.step(bool(self.flags) and self.admin.api.call(
+            "GET", endpoints.feature_flag(self.flags[0]["name"]), name=endpoints.FEATURE_FLAG_NAME,
+            check=envelope_ok) is not None)
 
     @task
     def update_flag(self):
@@ -156,8 +160,8 @@ class AdminWorkflowSteps(SequentialTaskSet):
             json={"enabled": flag["enabled"]}, check=envelope_ok) is not None)
 
     @task
-    def clear_cache(self):
-        self.step(self.admin.api.call("POST", endpoints.CACHE_CLEAR, check=envelope_ok) is not None)
+    def monitor(self):
+        self.admin.monitor()
 
     @task
     def delete_document(self):

@@ -39,6 +39,7 @@ class RunCounters:
 
     def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
+        self._sent: Counter[str] = Counter()  # what a worker has shipped to the master so far
         self._lock = threading.Lock()
 
     def add(self, name: str, amount: int = 1) -> None:
@@ -57,8 +58,13 @@ class RunCounters:
         """The counts so far, leaving zero behind (what a worker sends to the master)."""
         with self._lock:
             counts = dict(self._counts)
+            self._sent.update(self._counts)
             self._counts.clear()
         return counts
+
+    def sent(self) -> dict[str, int]:
+        with self._lock:
+            return {name: self._sent.get(name, 0) for name in COUNTERS}
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -70,6 +76,13 @@ counters = RunCounters()
 # The load shape's phases, as the master (or standalone process) lived them: name, users, start
 # and end in Unix seconds. A shape appends one entry a phase, so the list stays small.
 phases: list[dict] = []
+
+
+def _write_json(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def _utc_now() -> str:
@@ -84,11 +97,24 @@ class RunRecord:
         self.started_at: str | None = None
         # facts other modules know best, read when the file is written: name -> value or callable
         self.facts: dict[str, object] = {}
+        self.user_classes: dict[str, int] = {}
+        self.spawn_complete_at: str | None = None
         events = environment.events
         events.report_to_master.add_listener(self._on_report_to_master)
         events.worker_report.add_listener(self._on_worker_report)
         events.test_start.add_listener(self._on_test_start)
+        events.spawning_complete.add_listener(self._on_spawning_complete)
         events.quitting.add_listener(self._on_quitting)
+        events.request.add_listener(self._on_request)
+        # what this process itself sent, for the worker ledger (Locust resets a worker's own stats
+        # after every report to the master)
+        self.requests_sent = 0
+        self.failures_sent = 0
+
+    def _on_request(self, exception=None, **_kwargs) -> None:
+        self.requests_sent += 1
+        if exception is not None:
+            self.failures_sent += 1
 
     def _on_report_to_master(self, client_id, data, **_kwargs) -> None:
         data[REPORT_KEY] = counters.take()
@@ -99,17 +125,31 @@ class RunRecord:
     def _on_test_start(self, environment, **_kwargs) -> None:
         self.started_at = self.started_at or _utc_now()
 
+    def _on_spawning_complete(self, user_count, **_kwargs) -> None:
+        # the most users of each type the run had at once (a shape spawns several times)
+        for name, count in getattr(self.environment.runner, "user_classes_count", {}).items():
+            self.user_classes[name] = max(self.user_classes.get(name, 0), count)
+        self.spawn_complete_at = self.spawn_complete_at or _utc_now()
+
     def _on_quitting(self, environment, **_kwargs) -> None:
         from locust.runners import WorkerRunner
 
         options = environment.parsed_options
-        if isinstance(environment.runner, WorkerRunner) or not getattr(options, "metrics_file", None):
+        if not getattr(options, "metrics_file", None):
             return
         path = Path(options.metrics_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.document(), indent=2) + "\n")
-        os.replace(tmp, path)
+        if isinstance(environment.runner, WorkerRunner):
+            # each worker's own ledger beside the master's file: what it sent, to check the merge
+            index = environment.runner.worker_index
+            _write_json(path.with_name(f"{path.stem}.worker-{index}.json"), {
+                "worker_index": index,
+                "requests": self.requests_sent,
+                "failures": self.failures_sent,
+                "counters": counters.sent(),
+                "unsent": counters.snapshot(),  # counted after the last report: lost to the master
+            })
+            return
+        _write_json(path, self.document())
 
     def fact(self, name: str, default=None):
         value = self.facts.get(name, default)
@@ -139,7 +179,9 @@ class RunRecord:
                 "think_scale": options.think_scale,
             },
             "phases": phases,
+            "user_classes": self.user_classes,
             "started_at": self.started_at,
+            "spawn_complete_at": self.spawn_complete_at,
             "stopped_at": _utc_now(),
             "cpu_warning": cpu_warning,
             "counters": counters.snapshot(),

@@ -27,7 +27,7 @@ class VoiceAssistUser(FastHttpUser):
     """A signed-in user: logs in once at start, refreshes before expiry, logs out at the end."""
 
     abstract = True
-    account_kinds: tuple[str, ...] = ("user",)  # the accounts-file roles it may sign in as
+    account_kinds: tuple[str, ...] = ("regular", "user")  # accounts-file kinds it may sign in as, in order
     wait_range_s = (2.0, 8.0)
 
     def wait_time(self) -> float:
@@ -38,7 +38,7 @@ class VoiceAssistUser(FastHttpUser):
         suite = suite_module.suite
         account = next(filter(None, (suite.accounts.take(kind) for kind in self.account_kinds)), None) \
             if suite.accounts else None
-        if account is None and "user" in self.account_kinds:
+        if account is None and "regular" in self.account_kinds:
             account = self_registered(suite.worker_index, next(suite.user_numbers))
             self.api = ApiSession(self, account, suite.addresses.next())
             self.api.register()
@@ -103,12 +103,18 @@ class RegularUser(VoiceAssistUser):
     def check_health(self) -> None:
         self.health()
 
+    @task(1)
+    def resume_session(self) -> None:
+        """The app comes back from the background and renews its token, as real clients do."""
+        if self.api.refresh_token and not self.api.refresh():
+            self.api.login()
+
 
 class PowerUser(VoiceAssistUser):
     """Complex questions, multi-turn conversations on one conversation id, export."""
 
     weight = 4
-    account_kinds = ("power", "user")
+    account_kinds = ("power", "regular", "user")
     wait_range_s = (3.0, 12.0)
 
     def on_start(self) -> None:
@@ -154,6 +160,12 @@ class AdminUser(VoiceAssistUser):
         super().on_start()
         self.rng = random.Random()
         self.uploads: list[str] = []
+
+    def on_stop(self) -> None:
+        # an administrator tidies up: the run leaves no test documents behind in the target's KB
+        while getattr(self, "uploads", None) and self.api.access_token:
+            self.delete_document(self.uploads.pop())
+        super().on_stop()
 
     def upload(self, size: str) -> None:
         name, body, content_type = upload_body(size, self.rng)
@@ -245,6 +257,13 @@ class WebSocketUser(VoiceAssistUser):
     def ping(self) -> None:
         if getattr(self, "chat", None) is not None:
             self.chat.realtime.ping()
+
+    @task(1)
+    def reconnect(self) -> None:
+        """A voice client on a phone drops and reopens its socket (network change, app resumed)."""
+        if getattr(self, "chat", None) is not None:
+            self.chat.realtime.close()
+            self.chat.realtime.connect()
 
 
 def _envelope_with(*keys: str):

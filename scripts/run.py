@@ -117,7 +117,7 @@ def check_target(base_url: str) -> None:
 
 
 def locust_command(
-    profile: Profile, target: Target, results: Path, accounts: Path | None, think_scale: float = 1.0
+    profile: Profile, target: Target, results: Path, accounts: Path | None, think_scale: float | None = None
 ) -> list[str]:
     command = python_module(
         "locust",
@@ -136,15 +136,16 @@ def locust_command(
         "--stack-mode", target.stack_mode,
         "--metrics-file", str(results / "metrics.json"),
         "--scale", str(profile.scale),
-        "--think-scale", str(think_scale),
     )
+    if think_scale is not None:  # else the profile's own (or 1)
+        command += ["--think-scale", str(think_scale)]
     if accounts is not None:
         command += ["--accounts-file", str(accounts.resolve())]
     return command
 
 
 def run_locust(
-    profile: Profile, target: Target, results: Path, accounts: Path | None, think_scale: float = 1.0
+    profile: Profile, target: Target, results: Path, accounts: Path | None, think_scale: float | None = None
 ) -> None:
     limit_s = profile.run_time_s + LOCUST_GRACE_S
     print(f"locust: {profile.name}, {profile.users} users at {profile.spawn_rate:g}/s for "
@@ -249,7 +250,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="run the profile scaled (users and duration)")
     parser.add_argument("--users", type=int, help="override the profile's users (after scale)")
     parser.add_argument("--run-time", type=profiles.parse_timespan, help="override the run time, e.g. 30s")
-    parser.add_argument("--think-scale", type=float, default=1.0,
+    parser.add_argument("--think-scale", type=float,
                         help="multiply the users' wait times (e.g. 0.1 so a short run reaches every endpoint)")
     parser.add_argument("--accounts", type=Path,
                         help="accounts file for the suite (default: seeded into the reference stack; for an "

@@ -1,0 +1,92 @@
+"""Every profile, scaled down, against the live reference stack in both storage modes.
+
+What a user trusts when they pick a profile: it runs, every user type it names sends traffic,
+every endpoint those types use shows up in Locust's statistics, and nothing fails that should
+not. The runner drives each run exactly as `make run PROFILE=...` would, against the stack of
+the fixture (embedded, or PostgreSQL + Redis).
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from scripts import profiles
+
+AUTH = {"POST /api/auth/login", "POST /api/auth/refresh", "POST /api/auth/logout", "GET /api/auth/me"}
+CONVERSATIONS = {"GET /api/conversations", "POST /api/conversations", "GET /api/sessions/[id]/export/markdown"}
+DOCUMENTS = {"POST /api/admin/kb/documents", "GET /api/admin/kb/documents", "GET /api/admin/kb/documents/[id]",
+             "DELETE /api/admin/kb/documents/[id]"}
+ADMIN = DOCUMENTS | {
+    "GET /api/admin/panel/summary", "GET /api/admin/panel/users", "GET /api/admin/cache/stats",
+    "POST /api/admin/cache/clear", "GET /api/admin/feature-flags", "GET /api/admin/feature-flags/[name]",
+    "PATCH /api/admin/feature-flags/[name]", "GET /metrics", "GET /health/detailed",
+}
+REST_CHAT = {"POST /api/chat"}
+REALTIME = {"WS /api/realtime/ws connect", "WS /api/realtime/ws first chunk", "WS /api/realtime/ws message.done",
+            "WS /api/realtime/ws ping"}
+MIXED = AUTH | CONVERSATIONS | ADMIN | REST_CHAT | REALTIME | {"GET /health"}
+JOURNEY = {"POST /api/auth/register", "GET /health"} | AUTH | CONVERSATIONS | REST_CHAT
+WORKFLOW = {"POST /api/auth/logout"} | ADMIN | REST_CHAT | {"POST /api/auth/login"}
+
+FOUR_TYPES = {"RegularUser", "PowerUser", "AdminUser", "WebSocketUser"}
+EXPECTED = {
+    # profile: (user types, endpoints, scale, users)
+    "smoke": (FOUR_TYPES, MIXED, 1.0, 10),
+    "load": (FOUR_TYPES, MIXED, 0.1, 10),
+    "soak": (FOUR_TYPES, MIXED, 0.1, 10),
+    "stress": (FOUR_TYPES, MIXED, 0.04, None),
+    "spike": (FOUR_TYPES, MIXED, 0.02, None),
+    "user-journey": ({"JourneyUser"}, JOURNEY, 1.0, 4),
+    "admin-workflow": ({"AdminWorkflowUser"}, WORKFLOW, 1.0, 2),
+}
+
+
+def test_every_profile_is_covered_here():
+    assert set(EXPECTED) == set(profiles.available())
+
+
+def run_profile(stack, profile: str, results) -> tuple[list[dict], dict, str]:
+    _, _, scale, users = EXPECTED[profile]
+    command = [
+        sys.executable, "-m", "scripts.run", profile, "--stack", "external", "--host", stack.base_url,
+        "--stack-mode", stack.mode, "--accounts", str(stack.data_dir.parent / "accounts.json"),
+        "--scale", str(scale), "--run-time", "30s", "--think-scale", "0.05", "--results", str(results),
+        "--no-gate",
+    ]
+    if users:
+        command += ["--users", str(users)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    stats = json.loads((results / "stats.json").read_text())
+    metrics = json.loads((results / "metrics.json").read_text())
+    return stats, metrics, (results / "locust.log").read_text()
+
+
+@pytest.mark.parametrize("mode", ["embedded_stack", "pg_stack"])
+@pytest.mark.parametrize("profile", sorted(EXPECTED))
+def test_profile_scaled_down_runs_clean_with_every_type_and_endpoint(request, mode, profile, tmp_path):
+    stack = request.getfixturevalue(mode)
+    stats, metrics, log = run_profile(stack, profile, tmp_path / profile)
+    user_types, endpoints, _, _ = EXPECTED[profile]
+
+    by_key = {f"{e['method']} {e['name']}": e for e in stats}
+    failures = {key: e["num_failures"] for key, e in by_key.items() if e["num_failures"]}
+    assert not failures, f"unexpected failures {failures}; see {tmp_path / profile / 'locust_failures.csv'}"
+    assert endpoints <= set(by_key), f"missing from the statistics: {sorted(endpoints - set(by_key))}"
+    assert {name for name, count in metrics["user_classes"].items() if count > 0} == user_types
+    assert metrics["target"]["chat_transport"] == "rest"
+    counters = metrics["counters"]
+    assert counters["auth_failures"] == 0 and counters["ws_failures"] == 0
+    assert counters["document_upload_failures"] == 0
+    assert "Traceback" not in log
+
+
+def test_staged_profiles_record_their_phases(embedded_stack, tmp_path):
+    _, metrics, _ = run_profile(embedded_stack, "spike", tmp_path / "spike")
+    names = [phase["name"] for phase in metrics["phases"]]
+    assert names == ["steady", "spike", "recovery"]
+    spike = metrics["phases"][1]
+    assert spike["users"] > metrics["phases"][0]["users"]
+    assert spike["start"] < spike["end"]
