@@ -67,6 +67,9 @@ def _headline(verdict: dict) -> str:
         provenance = baseline.get("provenance", {})
         facts.append(f"baseline: {baseline['runs']} runs recorded {provenance.get('recorded_at', '?')} "
                      f"at `{str(provenance.get('commit', '?'))[:12]}`")
+    shift = (verdict.get("run_shift_pct") or {}).get("p95")
+    if shift is not None:
+        facts.append(f"run-wide p95 shift {shift:+.0f}% (comparisons are net of it)")
     if facts:
         lines += ["", " · ".join(facts)]
     problems = verdict.get("problems") or []
@@ -103,7 +106,11 @@ def _significance(metric: dict | None) -> str:
 def _change(metric: dict | None) -> str:
     if not metric or metric.get("change_pct") is None:
         return "–"
-    return f"{metric['change_pct']:+.0f}%"
+    text = f"{metric['change_pct']:+.0f}%"
+    net = metric.get("net_change_pct")
+    if net is not None and abs(net - metric["change_pct"]) >= 1:
+        text += f" (net {net:+.0f}%)"
+    return text
 
 
 def _endpoint_section(verdict: dict, only_notable: bool) -> str:
@@ -134,7 +141,13 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
     if hidden:
         text += f"\n\n_{hidden} endpoints that pass are not listed to fit a comment; see verdict.json._"
     text += ("\n\n_detectable_: the smallest p95 regression this run could have flagged, given the policy's "
-             "percentage and floor and the measured noise. ✱ significant after correction for all endpoints.")
+             "percentage and floor and the measured noise. _net_: change beyond the run-wide shift, which is what "
+             "is tested. ✱ significant after correction for all endpoints.")
+    assumed = [e["endpoint"] for e in verdict["endpoints"]
+               if (e.get("metrics", {}).get("p95") or {}).get("spread_measured") is False]
+    if assumed:
+        text += ("\n\n⚠️ The baseline has a single run: run-to-run spread is assumed, not measured. "
+                 "Record 3 runs (`make baseline PROFILE=...`).")
     return text
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from gate import Unjudgeable
-from gate.statistics import Histogram, histogram_from_buckets
+from gate.statistics import Histogram, bucket_width, histogram_from_buckets
 
 STATS_FILE = "stats.json"
 METRICS_FILE = "metrics.json"
@@ -281,8 +281,8 @@ def _parse_stats(stats: object, path: Path, window: tuple[float, float]) -> dict
             for second, count in per_second.items():
                 _second(second, f"{where}: {counts}", window)
                 total += _count(count, f"{where}: {counts}[{second!r:.20}]")
-            if total > limit:
-                raise Unjudgeable(f"{where}: {counts} adds up to {total}, more than the {limit} counted")
+            if total != limit:
+                raise Unjudgeable(f"{where}: {counts} adds up to {total}, not the {limit} counted")
         endpoints[endpoint] = EndpointRecord(
             endpoint=endpoint,
             num_requests=num_requests,
@@ -308,19 +308,26 @@ def _buckets(response_times: object, where: str, longest_ms: float) -> dict[floa
 
 def _check_times(entry: dict, where: str, num_requests: int, histogram: Histogram, longest_ms: float,
                  window: tuple[float, float]) -> None:
+    """The entry's own totals must agree with its histogram, as they do in every file Locust writes."""
     total = _number(entry["total_response_time"], f"{where}: total_response_time")
     largest = _number(entry["max_response_time"], f"{where}: max_response_time")
     smallest = entry["min_response_time"]
-    if smallest is not None:
-        smallest = _number(smallest, f"{where}: min_response_time")
-    if min(total, largest, smallest or 0.0) < 0 or largest > longest_ms or (smallest or 0.0) > largest:
+    timed = histogram.total
+    if timed and smallest is None:
+        raise Unjudgeable(f"{where}: min_response_time is null although {timed} requests were timed")
+    smallest = 0.0 if smallest is None else _number(smallest, f"{where}: min_response_time")
+    if min(total, largest, smallest) < 0 or largest > longest_ms or smallest > largest:
         raise Unjudgeable(f"{where}: response-time totals are impossible (negative, min above max, or longer "
                           "than the run)")
-    if total > largest * num_requests * 1.01 + 1.0:
-        raise Unjudgeable(f"{where}: total_response_time exceeds max_response_time x num_requests")
+    if timed:
+        low, high = float(histogram.values[0]), float(histogram.values[-1])
+        if (largest < high - bucket_width(high) / 2 - 1 or smallest > low + bucket_width(low) / 2 + 1
+                or not smallest * timed * 0.99 - 1 <= total <= largest * timed * 1.01 + 1):
+            raise Unjudgeable(f"{where}: min/max/total response times disagree with the histogram (corrupt or "
+                              "edited file)")
     for name in ("start_time", "last_request_timestamp"):
         moment = entry[name]
-        if moment is None and (name == "last_request_timestamp" or num_requests == 0):
+        if moment is None and num_requests == 0:
             continue
         _second(_number(moment, f"{where}: {name}"), f"{where}: {name}", window)
 

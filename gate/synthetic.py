@@ -100,7 +100,7 @@ def write_run(folder: str | Path, shape: RunShape, seed: int) -> Path:
             "response_times": {_key(v): int(c) for v, c in zip(values.tolist(), counts.tolist())},
             "num_reqs_per_sec": {str(s): int(c) for s, c in zip(per_second_values.tolist(),
                                                                   per_second_counts.tolist())},
-            "num_fail_per_sec": {},
+            "num_fail_per_sec": _failures_per_second(per_second_values, per_second_counts, endpoint.failures),
         })
         if endpoint.failures:
             failures.append([method, path, endpoint.error, endpoint.failures])
@@ -123,6 +123,17 @@ def write_run(folder: str | Path, shape: RunShape, seed: int) -> Path:
     }
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return folder
+
+
+def _failures_per_second(seconds: np.ndarray, counts: np.ndarray, failures: int) -> dict[str, int]:
+    """Spreads the endpoint's failures over the seconds it had requests in, as Locust counts them."""
+    spread: dict[str, int] = {}
+    for second, count in zip(seconds.tolist(), counts.tolist()):
+        taken = min(count, failures - sum(spread.values()))
+        if taken <= 0:
+            break
+        spread[str(second)] = taken
+    return spread
 
 
 def _key(value: float) -> str:
