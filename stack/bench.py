@@ -10,28 +10,26 @@ the contract's table does. The load generator shares the machine's cores with th
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import secrets
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 import websocket
 
-from stack.process import ProcessError, start, stop
-from stack.server import free_port
+from stack.sandbox import DEFAULT_POSTGRES, DEFAULT_REDIS, SandboxError, running_stack, service_storage
 
-BENCH_POSTGRES = os.environ.get("VOICEASSIST_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-BENCH_REDIS = os.environ.get("VOICEASSIST_BENCH_REDIS", "redis://127.0.0.1:6379/0")
-PASSWORD = "Bench-Passw0rd!"
+BENCH_POSTGRES = os.environ.get("VOICEASSIST_BENCH_POSTGRES", DEFAULT_POSTGRES)
+BENCH_REDIS = os.environ.get("VOICEASSIST_BENCH_REDIS", DEFAULT_REDIS)
 QUESTIONS = [
     "What is first-line treatment for hypertension?",
     "How is warfarin monitored?",
@@ -112,8 +110,8 @@ class BenchClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return self.session.request(method, self.base_url + path, headers=headers, timeout=60, **kwargs)
 
-    def login(self, email: str) -> int:
-        response = self.call("POST", "/api/auth/login", json={"email": email, "password": PASSWORD})
+    def login(self, email: str, password: str) -> int:
+        response = self.call("POST", "/api/auth/login", json={"email": email, "password": password})
         if response.status_code == 200:
             self.token = response.json()["access_token"]
         return response.status_code
@@ -137,12 +135,12 @@ def ws_message(base_url: str, token: str, question: str) -> int:
 
 
 def bench_stack(
-    base_url: str, accounts: list[dict], clients: int, total: int, seconds: float
+    base_url: str, accounts: list[dict], password: str, clients: int, total: int, seconds: float
 ) -> list[Measurement]:
     admin_email = next(a["email"] for a in accounts if a["role"] == "admin")
     user_emails = [a["email"] for a in accounts if a["role"] == "user"]
     admin = BenchClient(base_url, 0)
-    admin.login(admin_email)
+    admin.login(admin_email, password)
     for number in range(3):
         admin.call(
             "POST",
@@ -152,7 +150,7 @@ def bench_stack(
         )
     users = [BenchClient(base_url, 1 + n) for n in range(clients)]
     for n, user in enumerate(users):
-        user.login(user_emails[n % len(user_emails)])
+        user.login(user_emails[n % len(user_emails)], password)
         user.call("POST", "/api/conversations", json={"title": "bench"})
 
     def get(path: str, as_admin: bool = False) -> Callable[[int], int]:
@@ -178,7 +176,7 @@ def bench_stack(
             4,
             max(8, total // 10),
             seconds,
-            lambda c: logins[c].login(user_emails[c % len(user_emails)]),
+            lambda c: logins[c].login(user_emails[c % len(user_emails)], password),
         )
     )
     results.append(
@@ -191,16 +189,6 @@ def bench_stack(
         )
     )
     return results
-
-
-async def _postgres(statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(BENCH_POSTGRES, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 def _print_table(mode: str, results: list[Measurement]) -> None:
@@ -220,43 +208,13 @@ def _print_table(mode: str, results: list[Measurement]) -> None:
 
 def run_mode(mode: str, clients: int, total: int, seconds: float) -> list[Measurement]:
     workdir = Path(tempfile.mkdtemp(prefix=f"voiceassist-bench-{mode}-"))
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "OPENAI_BASE_URL")}
-    env.update(VOICEASSIST_DATA_DIR=str(workdir / "data"), VOICEASSIST_RATE_LIMITS="off")
-    database = None
-    prefix = f"voiceassist-bench-{secrets.token_hex(4)}:"
-    if mode == "pg":
-        database = f"voiceassist_bench_{secrets.token_hex(4)}"
-        asyncio.run(_postgres(f'CREATE DATABASE "{database}"'))
-        env.update(
-            DATABASE_URL=f"{BENCH_POSTGRES.rsplit('/', 1)[0]}/{database}",
-            REDIS_URL=BENCH_REDIS,
-            VOICEASSIST_REDIS_PREFIX=prefix,
-        )
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)  # start() and the seeding read the environment, as the CLI does
-    pid_file = workdir / "stack.pid"
-    try:
-        from stack import bootstrap
-        from stack.settings import Settings
-
-        accounts = asyncio.run(
-            bootstrap.seed_accounts(Settings.from_env(), "bench", {"regular": clients, "admin": 1}, PASSWORD)
-        )
-        base_url = start("127.0.0.1", free_port(), workdir / "stack.log", pid_file, 1, 60, [])
-        return bench_stack(base_url, accounts, clients, total, seconds)
-    finally:
-        stop(pid_file, 10)
-        os.environ.clear()
-        os.environ.update(saved)
-        if database:
-            asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-            import redis
-
-            client = redis.Redis.from_url(BENCH_REDIS)
-            doomed = list(client.scan_iter(match=prefix + "*", count=1000))
-            if doomed:
-                client.delete(*doomed)
+    seed = {"regular": clients, "admin": 1}
+    with ExitStack() as cleanup:
+        env = {"VOICEASSIST_RATE_LIMITS": "off"}
+        if mode == "pg":
+            env |= cleanup.enter_context(service_storage("bench", BENCH_POSTGRES, BENCH_REDIS))
+        stack = cleanup.enter_context(running_stack(mode, workdir, env, seed=seed, bcrypt_rounds=None))
+        return bench_stack(stack.base_url, stack.all_accounts, stack.password, clients, total, seconds)
 
 
 def run_bench(modes: list[str], clients: int, total: int, seconds: float) -> int:
@@ -267,7 +225,7 @@ def run_bench(modes: list[str], clients: int, total: int, seconds: float) -> int
     for mode in modes:
         try:
             _print_table(mode, run_mode(mode.strip(), clients, total, seconds))
-        except ProcessError as exc:
-            print(f"stack: {mode}: {exc}")
+        except SandboxError as exc:
+            print(f"stack: {mode}: {exc}", file=sys.stderr)
             return 1
     return 0

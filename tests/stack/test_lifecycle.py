@@ -7,7 +7,10 @@ import socket
 
 import pytest
 import requests
+from stack_client import ApiClient
 from stack_commands import embedded_env, free_port, processes_mentioning, run_stack
+
+from stack.sandbox import running_stack, service_storage
 
 
 def test_start_on_a_taken_port_fails_with_one_line(tmp_path):
@@ -169,3 +172,45 @@ def test_bad_settings_are_refused_at_start(tmp_path, spec):
         env=embedded_env(tmp_path / "data", **{key: spec}),
     )
     assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_workers_share_rate_limits_and_revocations_through_redis(tmp_path, services_env):
+    with (
+        service_storage("workers", services_env["postgres"], services_env["redis"]) as storage,
+        running_stack("pg", tmp_path, storage, workers=2) as stack,
+    ):
+        api = ApiClient(stack)
+        wrong = {"email": stack.accounts["user"]["email"], "password": "not-the-password"}
+        statuses = [api.post("/api/auth/login", json=wrong).status_code for _ in range(11)]
+        assert statuses == [401] * 10 + [429], "ten per minute in total, whichever worker answers"
+
+        user = ApiClient(stack)  # another address: the first one's login bucket is spent
+        user.login("user")
+        assert user.post("/api/auth/logout").status_code == 200
+        assert [user.get("/api/auth/me").status_code for _ in range(6)] == [401] * 6, "revoked on every worker"
+
+
+def test_an_unreachable_upstream_degrades_health_and_fails_chat_cleanly(tmp_path):
+    upstream = {"OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"}
+    with running_stack("embedded", tmp_path, upstream, seed={"regular": 1}) as stack:
+        api = ApiClient(stack)
+        detailed = api.get("/health/detailed")
+        assert detailed.status_code == 503
+        assert detailed.json()["status"] == "degraded"
+        assert detailed.json()["components"]["upstream_llm"]["status"] == "unhealthy"
+        assert detailed.json()["components"]["sqlite"]["status"] == "healthy"
+
+        api.login("user")
+        ws = api.websocket()
+        try:
+            json.loads(ws.recv())
+            ws.send(json.dumps({"type": "message", "content": "anything"}))
+            frame = json.loads(ws.recv())
+            assert (
+                frame["type"] == "error" and frame["error"]["code"] == "BACKEND_ERROR" and frame["messageId"]
+            )
+            ws.send(json.dumps({"type": "ping"}))
+            assert json.loads(ws.recv())["type"] == "pong", "the socket stays open after a backend error"
+        finally:
+            ws.close()
+        assert api.post("/api/chat", json={"message": "anything"}).status_code == 502

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from types import SimpleNamespace
 
 import pytest
 from stack_client import ApiClient, receive_until_done
-from stack_commands import embedded_env, free_port, run_stack
 
 from stack.regression import Slowdown, parse_injected_latency
+from stack.sandbox import running_stack
 
 
 def test_parse_rules():
@@ -26,51 +25,11 @@ def test_parse_rules():
 
 
 @pytest.fixture(scope="module")
-def slowed_stack(tmp_path_factory, embedded_stack):
+def slowed_stack(tmp_path_factory):
     """An embedded stack like the session's, with /api/auth/me and the chat path slowed."""
-    workdir = tmp_path_factory.mktemp("slowed")
-    env = embedded_env(
-        workdir / "data",
-        VOICEASSIST_INJECT_LATENCY="GET /api/auth/me=+120ms; chat=+200ms",
-        VOICEASSIST_JWT_SECRET=embedded_stack.jwt_secret,
-    )
-    seeded = run_stack(
-        "users",
-        "seed",
-        "--prefix",
-        "slow",
-        "--regular",
-        "1",
-        "--admin",
-        "0",
-        "--power",
-        "0",
-        "--password",
-        embedded_stack.password,
-        env=env,
-    )
-    assert seeded.returncode == 0, seeded.stderr
-    port = free_port()
-    started = run_stack(
-        "start",
-        "--port",
-        str(port),
-        "--log-file",
-        str(workdir / "log"),
-        "--pid-file",
-        str(workdir / "pid"),
-        env=env,
-    )
-    assert started.returncode == 0, started.stderr
-
-    base_url = started.stdout.strip()
-    yield SimpleNamespace(
-        base_url=base_url,
-        ws_url="ws" + base_url[len("http") :],
-        password=embedded_stack.password,
-        accounts={"user": json.loads(seeded.stdout)["accounts"][0]},
-    )
-    run_stack("stop", "--pid-file", str(workdir / "pid"))
+    injected = {"VOICEASSIST_INJECT_LATENCY": "GET /api/auth/me=+120ms; chat=+200ms"}
+    with running_stack("embedded", tmp_path_factory.mktemp("slowed"), injected, seed={"regular": 1}) as stack:
+        yield stack
 
 
 def median_ms(api: ApiClient, path: str, count: int = 9) -> float:
