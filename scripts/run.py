@@ -117,7 +117,12 @@ def check_target(base_url: str) -> None:
 
 
 def locust_command(
-    profile: Profile, target: Target, results: Path, accounts: Path | None, think_scale: float | None = None
+    profile: Profile,
+    target: Target,
+    results: Path,
+    accounts: Path | None,
+    think_scale: float | None = None,
+    processes: int = 1,
 ) -> list[str]:
     command = python_module(
         "locust",
@@ -139,20 +144,27 @@ def locust_command(
     )
     if think_scale is not None:  # else the profile's own (or 1)
         command += ["--think-scale", str(think_scale)]
+    if processes > 1:  # Locust forks this many workers under a master on this machine
+        command += ["--processes", str(processes)]
     if accounts is not None:
         command += ["--accounts-file", str(accounts.resolve())]
     return command
 
 
 def run_locust(
-    profile: Profile, target: Target, results: Path, accounts: Path | None, think_scale: float | None = None
+    profile: Profile,
+    target: Target,
+    results: Path,
+    accounts: Path | None,
+    think_scale: float | None = None,
+    processes: int = 1,
 ) -> None:
     limit_s = profile.run_time_s + LOCUST_GRACE_S
     print(f"locust: {profile.name}, {profile.users} users at {profile.spawn_rate:g}/s for "
           f"{profile.run_time_s} s against {target.base_url}", flush=True)
     with (results / "locust.log").open("w") as log:
         process = subprocess.Popen(
-            locust_command(profile, target, results, accounts, think_scale),
+            locust_command(profile, target, results, accounts, think_scale, processes),
             stdout=log, stderr=subprocess.STDOUT, cwd=layout.SUITE, start_new_session=True,
         )
         started = time.monotonic()
@@ -213,6 +225,8 @@ def prepare_results(results: Path) -> None:
     results.mkdir(parents=True, exist_ok=True)
     for name in ARTEFACTS:
         (results / name).unlink(missing_ok=True)
+    for ledger in results.glob("metrics.worker-*.json"):
+        ledger.unlink()
     shutil.rmtree(results / "stack-data", ignore_errors=True)  # every run starts from an empty stack
 
 
@@ -225,7 +239,7 @@ def run_profile(args: argparse.Namespace) -> int:
     try:
         check_target(target.base_url)
         accounts = args.accounts or (seed_accounts(profile, results) if target.pid_file else None)
-        run_locust(profile, target, results, accounts, args.think_scale)
+        run_locust(profile, target, results, accounts, args.think_scale, args.processes)
     finally:
         stop_reference_stack(target)
     if args.no_gate:
@@ -250,6 +264,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="run the profile scaled (users and duration)")
     parser.add_argument("--users", type=int, help="override the profile's users (after scale)")
     parser.add_argument("--run-time", type=profiles.parse_timespan, help="override the run time, e.g. 30s")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="fork N load-generator workers under a Locust master on this machine (2 cores: 2)")
     parser.add_argument("--think-scale", type=float,
                         help="multiply the users' wait times (e.g. 0.1 so a short run reaches every endpoint)")
     parser.add_argument("--accounts", type=Path,
