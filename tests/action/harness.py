@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 STATUS_FUNCTIONS = ("always(", "success(", "failure(", "cancelled(")
 BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
 
@@ -78,7 +78,7 @@ _TOKEN = re.compile(r"""\s*(?:
   | (?P<number>-?\d+(?:\.\d+)?)
   | (?P<op>==|!=|&&|\|\||<=|>=|<|>|!|\(|\)|,)
   | (?P<name>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_*-]+|\[[^\]]+\])*)
-)""", re.X)
+)""", re.VERBOSE)
 
 
 def _tokens(text: str) -> list[tuple[str, Any]]:
@@ -227,7 +227,7 @@ def condition_holds(condition: Any, contexts: Mapping[str, Any], failed: bool) -
     if condition is None or condition == "":
         return status["success"]
     text = str(condition).strip()
-    match = re.fullmatch(r"\$\{\{(.*)\}\}", text, re.S)
+    match = re.fullmatch(r"\$\{\{(.*)\}\}", text, re.DOTALL)
     if match:
         text = match.group(1)
     if not any(function in text.replace(" ", "") for function in STATUS_FUNCTIONS):

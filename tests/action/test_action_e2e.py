@@ -1,0 +1,246 @@
+"""END TO END: action.yml run by the harness as a runner would, against the real reference stack.
+
+Three runs of the real action on one pull request (a fake GitHub API takes the comments):
+  A. no baseline yet           -> the run cannot be judged (exit 2), the step fails;
+  B. a policy no run can meet  -> a real gate failure (exit 1), the step fails;
+  C. a baseline recorded from A and a lenient policy -> pass.
+Each time the summary, the comment, the upload and the stop steps must still run, and no stack
+process may be left. About 2 minutes: three 20-second smoke runs with 4 users on loopback.
+Plus quick runs without load for the fail-on contract and the `command` stack.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.action import harness
+from tests.action.fake_github import PR, REPO, TOKEN, FakeGitHub
+
+BUNDLE = Path(__file__).resolve().parents[2]
+ACTION = BUNDLE / "action.yml"
+FIXTURES = BUNDLE / "tests" / "fixtures" / "action"
+SHORT = {"profile": "smoke", "users": "4", "run-time": "20s"}
+RESULT_FILES = ("stats.json", "metrics.json", "report.html", "locust.log", "verdict.json", "summary.md",
+                "locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "stack.log",
+                "run.log", "comment.json")
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_answers(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that contain `text` (e.g. the stack's --port N)."""
+    found = []
+    needle = text.replace(" ", "\0").encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            raw = cmdline.read_bytes()
+        except OSError:
+            continue
+        if needle in raw:
+            found.append(raw.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+class Runner:
+    """One workspace and RUNNER_TEMP shared by several runs, as on one self-hosted runner; the
+    action's venv step finds the bundle's .venv already built there."""
+
+    def __init__(self, root: Path, api: str):
+        self.workspace = root / "workspace"
+        self.temp = root / "runner-temp"
+        self.temp.mkdir(parents=True)
+        (self.temp / "perf-gate-venv").symlink_to(Path(sys.executable).resolve().parent.parent)
+        self.env = {"GITHUB_API_URL": api, "DATABASE_URL": "", "REDIS_URL": ""}
+        self.uploads: list[dict] = []
+
+    def upload(self, step: harness.StepResult) -> None:
+        paths = step.with_["path"].splitlines()
+        folder = Path(paths[0])
+        self.uploads.append({"with": step.with_, "files": sorted(p.name for p in folder.iterdir())})
+
+    def run(self, inputs: dict, pull_request: int | None = PR) -> harness.ActionRun:
+        event = {"pull_request": {"number": pull_request, "head": {"sha": "c" * 40}}} if pull_request else {}
+        return harness.run_action(
+            ACTION, {"token": TOKEN, **inputs}, workspace=self.workspace, runner_temp=self.temp,
+            github={"event_name": "pull_request" if pull_request else "push", "event": event,
+                    "repository": REPO, "token": TOKEN},
+            env=self.env, stubs={"actions/upload-artifact@": self.upload}, step_timeout_s=300,
+        )
+
+
+@pytest.fixture(scope="module")
+def github():
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    fake = FakeGitHub(server).install()
+    yield fake
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory, github):
+    runner = Runner(tmp_path_factory.mktemp("action"), github.api)
+    port = free_port()
+    base = {**SHORT, "port": str(port), "baseline": "perf/smoke-baseline.json"}
+    runs, snapshots = {}, {}
+    results = runner.workspace / "results" / "smoke"
+
+    runs["A"] = runner.run(base)
+    snapshots["A"] = _snapshot(results, port, github)
+    evidence = runner.workspace / "evidence-A"
+    shutil.copytree(results, evidence)
+    recorded = subprocess.run(
+        [sys.executable, "-m", "gate", "record", "--profile", "smoke", "--run", str(evidence),
+         "--out", str(runner.workspace / "perf" / "smoke-baseline.json")],
+        cwd=runner.workspace, capture_output=True, text=True, timeout=120, check=False)
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+
+    runs["B"] = runner.run({**base, "policy": str(FIXTURES / "unreachable-policy.yml")})
+    snapshots["B"] = _snapshot(results, port, github)
+    runs["C"] = runner.run({**base, "policy": str(FIXTURES / "lenient-policy.yml")})
+    snapshots["C"] = _snapshot(results, port, github)
+    return runs, snapshots, runner, results
+
+
+def _snapshot(results: Path, port: int, github: FakeGitHub) -> dict:
+    return {"files": sorted(p.name for p in results.iterdir()),
+            "summary": (results / "summary.md").read_text() if (results / "summary.md").exists() else "",
+            "port_answers": port_answers(port), "leftovers": processes_mentioning(f"--port {port}"),
+            "comments": [dict(c) for c in github.comments],
+            "comment.json": json.loads((results / "comment.json").read_text())}
+
+
+ALWAYS_STEPS = ("Write the job summary", "Comment on the pull request", "Upload the results", "Stop the stack")
+
+
+@pytest.mark.parametrize(("name", "exit_code", "verdict"), [("A", "2", "invalid"), ("B", "1", "regression"),
+                                                            ("C", "0", "pass")])
+def test_each_run_sets_its_verdict_and_the_final_steps_always_run(three_runs, name, exit_code, verdict):
+    runs, _, _, results = three_runs
+    run = runs[name]
+    assert run.outputs["exit-code"] == exit_code, run.log[-6000:]
+    assert run.outputs["verdict"] == verdict
+    assert run.failed is (verdict != "pass")
+    assert run.step("run").outcome == ("success" if verdict == "pass" else "failure")
+    for step in ALWAYS_STEPS:
+        assert run.step(step).outcome == "success", f"{step}: {run.step(step).log[-2000:]}"
+    assert run.outputs["results"] == str(results)
+    assert run.outputs["summary"] == str(results / "summary.md")
+
+
+@pytest.mark.parametrize("name", ["A", "B", "C"])
+def test_the_stack_is_stopped_even_when_the_gate_fails(three_runs, name):
+    _, snapshots, _, _ = three_runs
+    assert not snapshots[name]["port_answers"], "the reference stack still answers after the action"
+    assert snapshots[name]["leftovers"] == []
+
+
+@pytest.mark.parametrize("name", ["A", "B", "C"])
+def test_the_job_summary_is_the_gates_summary(three_runs, name):
+    runs, snapshots, _, _ = three_runs
+    summary = snapshots[name]["summary"]
+    assert summary.startswith("<!-- voiceassist-perf-gate:smoke -->")
+    assert runs[name].summary == summary
+    headline = {"A": "CANNOT JUDGE", "B": "FAIL", "C": "PASS"}[name]
+    assert headline in summary.splitlines()[1]
+
+
+@pytest.mark.parametrize("name", ["A", "B", "C"])
+def test_the_results_folder_is_complete_and_is_what_gets_uploaded(three_runs, name):
+    _, snapshots, runner, results = three_runs
+    for file in RESULT_FILES:
+        assert file in snapshots[name]["files"], f"run {name}: {file} missing"
+    upload = runner.uploads["ABC".index(name)]
+    assert upload["with"]["name"] == "perf-smoke"
+    assert upload["with"]["path"].splitlines() == [str(results), f"!{results}/stack-data"]
+    for file in RESULT_FILES:
+        assert file in upload["files"], f"{file} was not there when the artifact was uploaded"
+    verdict = {"A": "invalid", "B": "regression", "C": "pass"}[name]
+    assert snapshots[name]["comment.json"] == {"pull_request": str(PR), "head_sha": "c" * 40,
+                                               "profile": "smoke", "verdict": verdict}
+
+
+def test_three_runs_on_one_pull_request_leave_one_comment_updated_in_place(three_runs, github):
+    runs, snapshots, _, _ = three_runs
+    assert [len(snapshots[name]["comments"]) for name in "ABC"] == [1, 1, 1]
+    ids = {snapshots[name]["comments"][0]["id"] for name in "ABC"}
+    assert len(ids) == 1
+    bodies = [snapshots[name]["comments"][0]["body"] for name in "ABC"]
+    assert "CANNOT JUDGE" in bodies[0] and "FAIL" in bodies[1] and "PASS" in bodies[2]
+    assert bodies[2].rstrip("\n") == snapshots["C"]["summary"].rstrip("\n")
+    assert "created" in runs["A"].step("Comment on the pull request").log
+    assert "updated" in runs["C"].step("Comment on the pull request").log
+
+
+def test_the_token_never_reaches_a_log_or_the_results(three_runs):
+    runs, _, runner, _ = three_runs
+    for run in runs.values():
+        assert TOKEN not in run.log
+        assert TOKEN not in run.summary
+    for path in (runner.workspace).rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), f"token in {path}"
+    # only the comment step is given the token
+    holders = [s.name for run in runs.values() for s in run.steps if TOKEN in s.env.values()]
+    assert set(holders) == {"Comment on the pull request"}
+
+
+# -- quick runs without load ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quick_runner(tmp_path, github):
+    return Runner(tmp_path, github.api)
+
+
+@pytest.mark.parametrize(("fail_on", "fails"), [("regression", True), ("invalid", True), ("never", False)])
+def test_fail_on_decides_whether_a_run_that_cannot_be_judged_fails_the_job(quick_runner, fail_on, fails):
+    closed = free_port()
+    run = quick_runner.run({**SHORT, "stack": "external", "base-url": f"http://127.0.0.1:{closed}",
+                            "fail-on": fail_on, "comment": "off"}, pull_request=None)
+    assert run.failed is fails
+    assert run.outputs["verdict"] == "invalid" and run.outputs["exit-code"] == "2"
+    assert f"127.0.0.1:{closed}/health" in run.summary, "the summary must say why there is no verdict"
+    assert run.step("Comment on the pull request").outcome == "skipped"
+
+
+def test_a_wrong_input_value_stops_the_action_before_it_starts_anything(quick_runner):
+    run = quick_runner.run({**SHORT, "stack": "kubernetes"}, pull_request=None)
+    assert run.failed and "::error::perf gate: stack must be" in run.step("setup").log
+    assert [step.outcome for step in run.steps[1:]] == ["skipped"] * (len(run.steps) - 1)
+
+
+def test_the_command_stack_is_started_waited_for_and_stopped(quick_runner):
+    port = free_port()
+    serve = f"{sys.executable} -m stack serve --host 127.0.0.1 --port {port}"
+    run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "8s", "stack": "command",
+                            "start-command": serve, "base-url": f"http://127.0.0.1:{port}",
+                            "fail-on": "never", "comment": "off"}, pull_request=None)
+    assert run.step("target").outcome == "success", run.step("target").log
+    results = Path(run.outputs["results"])
+    stats = json.loads((results / "stats.json").read_text())
+    assert sum(entry["num_requests"] for entry in stats) > 0, "no load reached the command's target"
+    assert json.loads((results / "metrics.json").read_text())["target"]["stack_mode"] == "command"
+    assert (results / "target.log").exists()
+    assert not port_answers(port) and processes_mentioning(f"--port {port}") == []
