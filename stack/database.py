@@ -18,9 +18,12 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    inspect,
     text,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateColumn
 
 metadata = MetaData()
 
@@ -146,15 +149,32 @@ def dialect_of(engine: AsyncEngine) -> str:
     return engine.dialect.name  # "postgresql" or "sqlite"
 
 
+def _migrate(conn: Connection) -> None:
+    """Create missing tables, then add missing columns to existing ones.
+
+    The migration rule of this schema: a new column is nullable or has a server default, so that
+    an older database gains it in place. Nothing is ever dropped or rewritten.
+    """
+    metadata.create_all(conn)
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                definition = CreateColumn(column).compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {definition}"))
+
+
 async def prepare_schema(engine: AsyncEngine) -> None:
-    """Create what is missing; never drops or rewrites what exists."""
+    """Bring any database, empty or older, to the current schema; idempotent."""
     async with engine.begin() as conn:
         if dialect_of(engine) == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-            await conn.run_sync(metadata.create_all)
-            for statement in _POSTGRES_FULL_TEXT:
-                await conn.execute(text(statement))
         else:
-            await conn.run_sync(metadata.create_all)
-            for statement in _SQLITE_FULL_TEXT:
-                await conn.execute(text(statement))
+            # Take SQLite's write lock before looking at the schema, so that stacks starting on the
+            # same file at once queue (busy_timeout) instead of both creating the same table.
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        await conn.run_sync(_migrate)
+        statements = _POSTGRES_FULL_TEXT if dialect_of(engine) == "postgresql" else _SQLITE_FULL_TEXT
+        for statement in statements:
+            await conn.execute(text(statement))

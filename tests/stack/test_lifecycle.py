@@ -187,7 +187,9 @@ def test_workers_share_rate_limits_and_revocations_through_redis(tmp_path, servi
         user = ApiClient(stack)  # another address: the first one's login bucket is spent
         user.login("user")
         assert user.post("/api/auth/logout").status_code == 200
-        assert [user.get("/api/auth/me").status_code for _ in range(6)] == [401] * 6, "revoked on every worker"
+        assert [user.get("/api/auth/me").status_code for _ in range(6)] == [401] * 6, (
+            "revoked on every worker"
+        )
 
 
 def test_an_unreachable_upstream_degrades_health_and_fails_chat_cleanly(tmp_path):
