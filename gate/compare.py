@@ -9,7 +9,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from gate.noise import LOG_METRICS, MetricNoise, metric_noise, observe
 from gate.policy import HIGHER_IS_WORSE, LATENCY_METRICS, METRICS, UNITS, MetricPolicy, Policy, Statistics
@@ -19,9 +18,11 @@ from gate.statistics import (
     bucket_width,
     detectable_log_shift,
     failure_ratio_p_value,
+    failures_to_flag,
     log_ms,
     merge_histograms,
     percentile,
+    upper_tail_p,
 )
 
 QUARANTINED = " (quarantined: reported, never fails)"
@@ -285,7 +286,7 @@ def _relative_test(comparison: EndpointComparison, result: MetricComparison, met
     result.expected = expected
     result.net_change_pct = (math.exp(deviation) - 1.0) * 100.0
     result.threshold_pct = bar / expected * 100.0
-    result.p_value = float(scipy_stats.t.sf(statistic, dof))
+    result.p_value = upper_tail_p(statistic, dof)
     result.spread_measured = noise.endpoints[comparison.endpoint].spread.measured
     return _PendingTest(comparison, result, standard_error, dof, bar, expected * math.exp(deviation))
 
@@ -333,8 +334,8 @@ def _detectable_pct(test: _PendingTest, alpha_per_test: float) -> float | None:
     practical = test.bar / expected * 100.0
     if result.metric == "failure_ratio":
         requests = test.comparison.num_requests
-        failures = int(scipy_stats.binom.isf(alpha_per_test, requests, expected))
-        return max(practical, ((failures + 1) / requests / expected - 1.0) * 100.0)
+        failures = failures_to_flag(alpha_per_test, requests, expected)
+        return max(practical, (failures / requests / expected - 1.0) * 100.0)
     shift = detectable_log_shift(test.standard_error, test.dof, alpha_per_test)
     statistical = ((math.exp(shift) - 1.0) * 100.0 if result.direction == HIGHER_IS_WORSE
                    else (1.0 - math.exp(-shift)) * 100.0)

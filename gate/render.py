@@ -5,6 +5,8 @@ by collapsing detail level by level, never by cutting a table in the middle.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from tabulate import tabulate
 
@@ -78,6 +80,11 @@ def _headline(verdict: dict) -> str:
     return "\n".join(lines)
 
 
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
 def _figure(value, unit: str) -> str:
     if value is None:
         return "–"
@@ -123,7 +130,7 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
             hidden += 1
             continue
         rows.append({
-            "endpoint": f"`{endpoint['endpoint']}`" + (" (quarantined)" if endpoint["quarantined"] else ""),
+            "endpoint": f"`{_cell(endpoint['endpoint'])}`" + (" (quarantined)" if endpoint["quarantined"] else ""),
             "requests": endpoint["num_requests"],
             "p50 ms": _pair(metrics.get("p50")),
             "p95 ms": _pair(p95),
@@ -164,7 +171,7 @@ def _findings_section(verdict: dict) -> str:
 
 def _failures_section(verdict: dict, top: int | None) -> str:
     rows = [
-        {"endpoint": f"`{endpoint['endpoint']}`", "error": error["error"].replace("|", "\\|").replace("\n", " "),
+        {"endpoint": f"`{_cell(endpoint['endpoint'])}`", "error": _cell(error["error"]),
          "occurrences": error["occurrences"], "new": "🆕 new" if error["new"] else ""}
         for endpoint in verdict.get("endpoints", []) if endpoint["endpoint"] != "Aggregated"
         for error in endpoint.get("errors", [])
@@ -204,7 +211,7 @@ def _chart_section(verdict: dict) -> str:
     baselines = [p95["baseline"] if p95.get("baseline") is not None else p95["value"] for _, p95 in points]
     top = max(max(values), max(baselines)) * 1.25 or 1.0
     limits = [min(p95["limit"], top) if p95.get("limit") is not None else top for _, p95 in points]
-    labels = ", ".join('"' + name.replace('"', "'") + '"' for name, _ in points)
+    labels = ", ".join('"' + re.sub(r'["\[\]`]', "'", name) + '"' for name, _ in points)
     return "\n".join([
         "### p95 against baseline and limit",
         "",
@@ -227,7 +234,7 @@ def _metric_details(verdict: dict) -> str:
     for endpoint in verdict.get("endpoints", []):
         for metric in endpoint.get("metrics", {}).values():
             rows.append({
-                "endpoint": f"`{endpoint['endpoint']}`",
+                "endpoint": f"`{_cell(endpoint['endpoint'])}`",
                 "metric": metric["metric"],
                 "baseline runs": ", ".join(_figure(v, metric["unit"]) for v in metric.get("baseline_runs", [])),
                 "baseline": _figure(metric.get("baseline"), metric["unit"]),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from math import floor, log
 
 import numpy as np
-from scipy import stats as scipy_stats
+from scipy import special
 
 # Locust reports 0 ms for sub-millisecond responses; a log scale needs a positive value, and half
 # the smallest bucket is the honest stand-in.
@@ -114,7 +114,7 @@ def percentile_log_variance(histogram: Histogram, quantile: float) -> float:
     rank = min(max(int(quantile * n + 0.5), 1), n)
     reach = 10.0 * math.sqrt(n * quantile * (1.0 - quantile)) + 5.0
     low, high = max(int(rank - reach), 0), min(int(rank + reach), n)
-    weights = np.diff(scipy_stats.beta.cdf(np.arange(low, high + 1) / n, rank, n - rank + 1))
+    weights = np.diff(special.betainc(rank, n - rank + 1, np.arange(low, high + 1) / n))  # Beta CDF
     order_statistics = continuous_percentile(histogram, (np.arange(low, high) + 0.5) / n)
     logs = np.log(np.maximum(order_statistics, SMALLEST_MS))
     weights = weights / weights.sum()
@@ -186,7 +186,20 @@ def shrunk_spread(
 
 def detectable_log_shift(standard_error: float, dof: float, alpha_per_test: float) -> float:
     """Smallest shift (log scale) that this comparison flags as significant at `alpha_per_test`."""
-    return float(scipy_stats.t.isf(alpha_per_test, dof) * standard_error)
+    return float(-special.stdtrit(dof, alpha_per_test) * standard_error)
+
+
+def upper_tail_p(statistic: float, dof: float) -> float:
+    """P(T >= statistic) for Student's t with `dof` degrees of freedom."""
+    return float(special.stdtr(dof, -statistic))
+
+
+def failures_to_flag(alpha: float, requests: int, rate: float) -> int:
+    """The fewest failures in `requests` that a one-sided binomial test at `alpha` flags against `rate`."""
+    counts = np.arange(requests + 1)
+    at_least = np.where(counts > 0, special.bdtrc(np.maximum(counts - 1, 0), requests, rate), 1.0)
+    flagged = np.nonzero(at_least <= alpha)[0]
+    return int(flagged[0]) if len(flagged) else requests + 1
 
 
 def failure_ratio_p_value(run_failures: int, run_requests: int, baseline_failures: int,
@@ -198,7 +211,9 @@ def failure_ratio_p_value(run_failures: int, run_requests: int, baseline_failure
     if run_requests == 0:
         return 1.0
     rate = (baseline_failures + 0.5) / (baseline_requests + 1.0)
-    return float(scipy_stats.binomtest(run_failures, run_requests, rate, alternative="greater").pvalue)
+    if run_failures == 0:
+        return 1.0
+    return float(special.bdtrc(run_failures - 1, run_requests, rate))  # P(X >= run_failures)
 
 
 def adjust_p_values(p_values: list[float], method: str) -> list[float]:
@@ -212,7 +227,9 @@ def adjust_p_values(p_values: list[float], method: str) -> list[float]:
         return []
     values = np.asarray(p_values, dtype=float)
     if method == "bh":
-        return [float(v) for v in scipy_stats.false_discovery_control(values, method="bh")]
+        from scipy.stats import false_discovery_control  # imported here: scipy.stats costs a second to load
+
+        return [float(v) for v in false_discovery_control(values, method="bh")]
     order = np.argsort(values)
     count = len(values)
     stepped = np.maximum.accumulate(values[order] * (count - np.arange(count)))
