@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--baseline", help="baseline file (default baselines/<profile>.json)")
     check.add_argument("--policy", default=DEFAULT_POLICY, help=f"policy file (default {DEFAULT_POLICY})")
     check.add_argument("--out", help="where to write verdict.json and summary.md (default: the run folder)")
+    check.add_argument("--confirms", metavar="VERDICT_JSON",
+                       help="this run reruns a borderline first run: fail only if its regressions reproduce")
     check.set_defaults(handler=_check)
 
     record = commands.add_parser("record", help="build a baseline from one or more run folders (default 3)")
@@ -64,7 +66,7 @@ def _check(args) -> int:
     from gate.render import render_summary
 
     baseline_path = args.baseline or f"baselines/{args.profile}.json"
-    verdict = judge(args.run, args.profile, baseline_path, args.policy)
+    verdict = judge(args.run, args.profile, baseline_path, args.policy, args.confirms)
     try:
         summary = render_summary(verdict)
     except Exception as error:  # noqa: BLE001 - a broken report must not hide the verdict

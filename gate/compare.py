@@ -90,6 +90,7 @@ class _PendingTest:
     dof: float
     bar: float  # practical bar, in the metric's unit
     estimate: float  # what is compared with `expected` (interpolated percentile, ratio, req/s)
+    family: str = ""  # fail | warn: the multiple-testing family (the severity, unless confirming)
 
 
 def with_aggregate(records: dict[str, EndpointRecord]) -> dict[str, EndpointRecord]:
@@ -110,7 +111,10 @@ def with_aggregate(records: dict[str, EndpointRecord]) -> dict[str, EndpointReco
     return {**records, AGGREGATED: total}
 
 
-def compare(run: Run, baseline: list[Run] | None, policy: Policy) -> Comparison:
+def compare(run: Run, baseline: list[Run] | None, policy: Policy,
+            confirming: set[tuple[str, str]] | None = None) -> Comparison:
+    """`confirming`: the (endpoint, metric) regressions of a first, borderline run. This rerun then tests
+    only those in the failing family (so its correction spans them alone); other regressions only warn."""
     statistics = policy.statistics
     current = with_aggregate(run.endpoints)
     history = [(with_aggregate(b.endpoints), b.duration_s) for b in baseline or []]
@@ -157,6 +161,9 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy) -> Comparison:
                 test = _relative_test(comparison, result, metric_policy, record, past, noise.get(metric),
                                           run.duration_s)
                 if test is not None:
+                    test.family = result.severity
+                    if confirming is not None and (name, metric) not in confirming:
+                        test.family = "warn"
                     pending.append(test)
         comparison.errors = _error_classes(record, [r for r, _ in past], baseline is not None)
         for error in comparison.errors:
@@ -298,7 +305,7 @@ def _decide_regressions(pending: list[_PendingTest], statistics: Statistics,
     alpha = statistics.false_alarm_rate
     sizes = {}
     for family in ("fail", "warn"):
-        members = [test for test in pending if test.result.severity == family]
+        members = [test for test in pending if test.family == family]
         sizes[family] = len(members)
         adjusted = adjust_p_values([test.result.p_value for test in members], statistics.correction)
         for test, p_adjusted in zip(members, adjusted):

@@ -12,10 +12,11 @@ from gate.baseline import baseline_runs, fingerprint_difference, read_baseline_d
 from gate.compare import compare
 from gate.policy import load_policy
 from gate.run import check_judgeable, read_run
-from gate.verdict import decide, unjudgeable_verdict
+from gate.verdict import borderline_regressions, confirmed, decide, unjudgeable_verdict
 
 
-def judge(run_path: str, profile: str, baseline_path: str, policy_path: str) -> dict:
+def judge(run_path: str, profile: str, baseline_path: str, policy_path: str, confirms: str | None = None) -> dict:
+    """`confirms`: the verdict.json of a first run that was a borderline regression; this run is its rerun."""
     run = None
     try:
         policy = load_policy(policy_path, profile)
@@ -37,7 +38,10 @@ def judge(run_path: str, profile: str, baseline_path: str, policy_path: str) -> 
                 read_baseline_document(baseline_path, profile)
             except Unjudgeable as missing:
                 problems.append(missing.reason)
-        return decide(run, compare(run, history, policy), policy, baseline, baseline_path, problems)
+        confirming = borderline_regressions(confirms) if confirms else None
+        comparison = compare(run, history, policy, confirming)
+        verdict = decide(run, comparison, policy, baseline, baseline_path, problems)
+        return confirmed(verdict, confirms, confirming) if confirms else verdict
     except Unjudgeable as problem:
         return unjudgeable_verdict(problem.reason, profile, run, policy_path, baseline_path)
     except Exception as error:

@@ -3,15 +3,19 @@
 verdict is "pass" (exit 0), "fail" (exit 1: a breach or a regression of severity fail) or
 "unjudgeable" (exit 2: the run or its baseline cannot be trusted - never a pass).
 `borderline` is true when the run fails only through relative regressions whose adjusted p-value is
-above the policy's borderline_p: the runner may rerun the profile once and fail only if they reproduce.
+above the policy's borderline_p: the runner may rerun the profile once and gate the rerun with
+`--confirms <first verdict.json>`; the rerun tests only those regressions in its failing family, so
+it fails only if they reproduce (or on a limit breach, or if it cannot be judged).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict
+from pathlib import Path
 
-from gate import EXIT_FAIL, EXIT_PASS, EXIT_UNJUDGEABLE
+from gate import EXIT_FAIL, EXIT_PASS, EXIT_UNJUDGEABLE, Unjudgeable
 from gate.compare import Comparison
 from gate.policy import Policy
 from gate.run import AGGREGATED, Run
@@ -75,6 +79,37 @@ def decide(run: Run, comparison: Comparison, policy: Policy, baseline: dict | No
         "endpoints": [asdict(endpoint) for endpoint in comparison.endpoints],
         "findings": [asdict(finding) for finding in findings],
     })
+
+
+def borderline_regressions(first_verdict_path: str) -> set[tuple[str, str]]:
+    """The failing regressions (endpoint, metric) of a first run's verdict.json, for its confirmation rerun."""
+    try:
+        first = json.loads(Path(first_verdict_path).read_text(encoding="utf-8"))
+        regressions = {(f["endpoint"], f["metric"]) for f in first["findings"]
+                       if f["severity"] == "fail" and f["kind"] == "regression"}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise Unjudgeable(f"cannot read the first run's verdict {first_verdict_path} to confirm: {error}") from None
+    if not regressions:
+        raise Unjudgeable(f"{first_verdict_path} has no failing regression to confirm; gate the run without "
+                          "--confirms")
+    return regressions
+
+
+def confirmed(verdict: dict, first_verdict_path: str, regressions: set[tuple[str, str]]) -> dict:
+    """Marks a rerun's verdict as the confirmation of the first run's borderline regressions."""
+    reproduced = sorted({(f["endpoint"], f["metric"]) for f in verdict["findings"]
+                         if f["severity"] == "fail" and f["kind"] == "regression"} & regressions)
+    verdict["borderline"] = False  # one confirmation rerun, never a chain of them
+    verdict["confirmation"] = {
+        "of": first_verdict_path,
+        "regressions": [list(pair) for pair in sorted(regressions)],
+        "reproduced": [list(pair) for pair in reproduced],
+    }
+    if verdict["verdict"] == "pass":
+        verdict["headline"] = "PASS: the first run's borderline regression did not reproduce"
+    elif verdict["verdict"] == "fail" and reproduced:
+        verdict["headline"] += " (confirmed by a rerun)"
+    return verdict
 
 
 def unjudgeable_verdict(reason: str, profile: str, run: Run | None = None, policy_path: str | None = None,

@@ -57,6 +57,7 @@ def test_a_new_error_class_is_called_out(check):
         ("cpu-warning", "CPU warning"),
         ("other-users", "users: 10 -> 20"),
         ("missing-endpoint", "GET /metrics is in the baseline but made no requests"),
+        ("too-few-requests", "GET /api/auth/me made 10 requests, fewer than the 60 needed"),
         ("load-profile", "profile 'load', not 'smoke'"),
         ("no-such-folder", "does not exist"),
     ],
@@ -141,3 +142,34 @@ def test_record_update_keeps_the_newest_runs(tmp_path):
     missing = gate_command("record", "--profile", "smoke", "--run", str(FIXTURES / "pass"), "--update",
                            "--out", str(tmp_path / "absent.json"))
     assert missing.returncode == 2 and "python -m gate record" in missing.stdout
+
+
+def test_a_borderline_regression_asks_for_a_confirmation_rerun(check):
+    done, verdict, summary = check("borderline")
+    assert done.returncode == 1
+    assert verdict["borderline"] is True and "(borderline)" in verdict["reason"]
+    assert "confirmation rerun" in summary
+    _, strong, _ = check("regression")
+    assert strong["borderline"] is False  # p ~ 1e-5 is not borderline
+
+
+@pytest.mark.parametrize(("rerun", "code", "reproduced"),
+                         [("pass", 0, []), ("regression", 1, [["GET /api/auth/me", "p95"]])])
+def test_the_confirmation_rerun_fails_only_if_the_regression_reproduces(check, tmp_path, rerun, code, reproduced):
+    first = tmp_path / "first"
+    gate_command("check", "--run", str(FIXTURES / "borderline"), "--profile", "smoke", "--baseline",
+                 str(BASELINE), "--policy", str(POLICY), "--out", str(first))
+    done, verdict, _ = check(rerun, "--confirms", str(first / "verdict.json"))
+    assert done.returncode == code, done.stdout
+    assert verdict["confirmation"]["regressions"] == [["GET /api/auth/me", "p95"]]
+    assert verdict["confirmation"]["reproduced"] == reproduced and verdict["borderline"] is False
+    if code == 0:
+        assert "did not reproduce" in done.stdout
+
+
+def test_confirming_a_verdict_without_regressions_cannot_judge(check, tmp_path):
+    first = tmp_path / "first"
+    gate_command("check", "--run", str(FIXTURES / "pass"), "--profile", "smoke", "--baseline", str(BASELINE),
+                 "--policy", str(POLICY), "--out", str(first))
+    done, _, _ = check("pass", "--confirms", str(first / "verdict.json"))
+    assert done.returncode == 2 and "no failing regression to confirm" in done.stdout
