@@ -1,0 +1,116 @@
+"""The action and the workflows pass the linters GitHub users trust, offline: zizmor (security)
+and check-jsonschema (GitHub's own schemas); and the rules they do not check: every third-party
+action pinned by commit SHA with its version in a comment, no runner expression inside `run:`,
+least-privilege permissions."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.action import harness
+
+BUNDLE = Path(__file__).resolve().parents[2]
+ACTION = BUNDLE / "action.yml"
+WORKFLOWS = sorted((BUNDLE / ".github" / "workflows").glob("*.yml"))
+BIN = Path(sys.executable).parent
+PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40})\s+#\s+v\d+(?:\.\d+)*\s*$")
+
+
+def tool(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / name), *args], cwd=BUNDLE, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_zizmor_offline_finds_nothing():
+    done = tool("zizmor", "--offline", "--no-progress", "action.yml", ".github")
+    assert done.returncode == 0, f"zizmor findings:\n{done.stdout}\n{done.stderr}"
+    assert "No findings to report" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
+def test_workflow_matches_githubs_schema(workflow):
+    done = tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(workflow))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_action_matches_githubs_schema():
+    done = tool("check-jsonschema", "--builtin-schema", "vendor.github-actions", str(ACTION))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dependabot_matches_its_schema():
+    done = tool("check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_expected_workflows_exist():
+    assert {path.name for path in WORKFLOWS} >= {"perf-gate.yml", "perf-comment.yml", "nightly-soak.yml",
+                                                 "stress-spike.yml", "baseline-refresh.yml", "ci.yml"}
+
+
+@pytest.mark.parametrize("path", [ACTION, *WORKFLOWS], ids=lambda path: path.name)
+def test_every_third_party_action_is_pinned_by_sha_with_its_version(path):
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if re.match(r"^\s*(?:-\s+)?uses:", line) and not re.search(r"uses:\s+\./", line):
+            assert PINNED.match(line), f"{path.name}:{number} not pinned as owner/repo@<sha> # vX.Y: {line.strip()}"
+
+
+def test_no_runner_expression_inside_a_run_block_of_the_action():
+    assert harness.expressions_in_run_blocks(harness.load_action(ACTION)) == []
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
+def test_no_runner_expression_inside_a_run_block_of_a_workflow(workflow):
+    document = yaml.safe_load(workflow.read_text())
+    for job_id, job in document["jobs"].items():
+        for step in job.get("steps", []):
+            assert "${{" not in str(step.get("run", "")), f"{workflow.name} job {job_id}: expression in run:"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
+def test_permissions_are_granted_per_job_and_nothing_by_default(workflow):
+    document = yaml.safe_load(workflow.read_text())
+    assert document.get("permissions") == {}, f"{workflow.name}: top-level permissions must be {{}}"
+    for job_id, job in document["jobs"].items():
+        assert isinstance(job.get("permissions"), dict), f"{workflow.name} job {job_id}: no permissions block"
+        assert "write-all" not in str(job["permissions"])
+
+
+def test_only_the_jobs_that_publish_may_write():
+    writers = {}
+    for workflow in WORKFLOWS:
+        for job_id, job in yaml.safe_load(workflow.read_text())["jobs"].items():
+            writes = sorted(scope for scope, level in job["permissions"].items() if level == "write")
+            if writes:
+                writers[f"{workflow.name}:{job_id}"] = writes
+    assert writers == {
+        "perf-gate.yml:smoke": ["pull-requests"],  # read-only anyway on a fork's pull request
+        "perf-comment.yml:comment": ["pull-requests"],
+        "baseline-refresh.yml:record": ["contents", "pull-requests"],
+    }
+
+
+def test_the_pull_request_gate_cancels_superseded_runs_and_has_healthy_services():
+    document = yaml.safe_load((BUNDLE / ".github/workflows/perf-gate.yml").read_text())
+    assert document["concurrency"]["cancel-in-progress"] is True
+    assert "pull_request.number" in document["concurrency"]["group"]
+    job = document["jobs"]["smoke"]
+    for service in ("postgres", "redis"):
+        assert "--health-cmd" in job["services"][service]["options"]
+    [gate] = [step for step in job["steps"] if step.get("uses") == "./"]
+    assert gate["with"]["profile"] == "smoke"
+
+
+def test_the_fork_comment_workflow_never_checks_out_the_pull_request():
+    document = yaml.safe_load((BUNDLE / ".github/workflows/perf-comment.yml").read_text())
+    assert list(document[True if True in document else "on"]) == ["workflow_run"]
+    for step in document["jobs"]["comment"]["steps"]:
+        if str(step.get("uses", "")).startswith("actions/checkout@"):
+            assert "ref" not in step.get("with", {}), "the comment job must check out the default branch only"
+            assert step["with"]["persist-credentials"] is False
