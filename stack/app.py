@@ -26,6 +26,7 @@ from stack.database import open_engine, prepare_schema
 from stack.envelope import EnvelopeError, error_response
 from stack.keystore import open_keystore
 from stack.ratelimit import RateLimitExceeded, rate_limit_response
+from stack.revocations import DatabaseRevocations
 from stack.settings import Settings
 from stack.tokens import TokenService
 
@@ -45,8 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.settings = settings
         state.engine = engine
         state.keystore = keystore
+        # Revocations must reach every worker: Redis when present, else the shared database.
+        revocations = keystore if settings.redis_url else DatabaseRevocations(engine)
         state.tokens = TokenService(
-            settings.jwt_secret, keystore, settings.access_ttl_s, settings.refresh_ttl_s
+            settings.jwt_secret, revocations, settings.access_ttl_s, settings.refresh_ttl_s
         )
         state.cache = cache.ResponseCache(keystore, max_entries=10_000, ttl_s=300)
         # Generous pool: every streaming chat answer holds one connection for its whole duration.

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -98,6 +99,16 @@ feature_flags = Table(
     Column("default_value", Text),  # JSON
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Revoked token ids and sessions, when there is no Redis: in the database, so that every worker
+# of an embedded stack refuses a token that any one of them revoked.
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("expires_at", Float, nullable=False),  # epoch seconds
+    Index("ix_revoked_tokens_expires", "expires_at"),
 )
 
 _POSTGRES_FULL_TEXT = [

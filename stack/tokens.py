@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from stack.keystore import KeyStore
+from stack.revocations import Revocations
 
 ALGORITHM = "HS256"
 
@@ -42,9 +42,9 @@ class TokenPair:
 
 
 class TokenService:
-    def __init__(self, secret: str, keystore: KeyStore, access_ttl_s: int, refresh_ttl_s: int) -> None:
+    def __init__(self, secret: str, revocations: Revocations, access_ttl_s: int, refresh_ttl_s: int) -> None:
         self._secret = secret
-        self._keystore = keystore
+        self._revocations = revocations
         self.access_ttl_s = access_ttl_s
         self.refresh_ttl_s = refresh_ttl_s
 
@@ -82,16 +82,16 @@ class TokenService:
         if claims.get("type") != kind:
             raise InvalidToken(f"expected a {kind} token")
         keys = [f"deny:jti:{claims.get('jti')}", f"deny:sid:{claims.get('sid')}"]
-        if await self._keystore.any_exists(keys):
+        if await self._revocations.any_exists(keys):
             raise InvalidToken("token revoked")
         return claims
 
     async def revoke_token(self, claims: dict) -> None:
-        await self._keystore.put(f"deny:jti:{claims['jti']}", "1", self._remaining(claims))
+        await self._revocations.put(f"deny:jti:{claims['jti']}", "1", self._remaining(claims))
 
     async def revoke_session(self, claims: dict) -> None:
         # A session lives at most as long as a refresh token issued now.
-        await self._keystore.put(f"deny:sid:{claims['sid']}", "1", self.refresh_ttl_s)
+        await self._revocations.put(f"deny:sid:{claims['sid']}", "1", self.refresh_ttl_s)
 
     @staticmethod
     def _remaining(claims: dict) -> float:

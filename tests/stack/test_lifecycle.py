@@ -174,7 +174,7 @@ def test_bad_settings_are_refused_at_start(tmp_path, spec):
     assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_workers_share_rate_limits_and_revocations_through_redis(tmp_path, services_env):
+def test_workers_share_rate_limits_through_redis(tmp_path, services_env):
     with (
         service_storage("workers", services_env["postgres"], services_env["redis"]) as storage,
         running_stack("pg", tmp_path, storage, workers=2) as stack,
@@ -183,12 +183,21 @@ def test_workers_share_rate_limits_and_revocations_through_redis(tmp_path, servi
         wrong = {"email": stack.accounts["user"]["email"], "password": "not-the-password"}
         statuses = [api.post("/api/auth/login", json=wrong).status_code for _ in range(11)]
         assert statuses == [401] * 10 + [429], "ten per minute in total, whichever worker answers"
+        assert_revocation_reaches_every_worker(stack)
 
-        user = ApiClient(stack)  # another address: the first one's login bucket is spent
+
+def test_embedded_workers_share_revocations_through_the_database(tmp_path):
+    with running_stack("embedded", tmp_path, seed={"regular": 1}, workers=2) as stack:
+        assert_revocation_reaches_every_worker(stack)
+
+
+def assert_revocation_reaches_every_worker(stack) -> None:
+    for _ in range(3):
+        user = ApiClient(stack)
         user.login("user")
         assert user.post("/api/auth/logout").status_code == 200
-        assert [user.get("/api/auth/me").status_code for _ in range(6)] == [401] * 6, (
-            "revoked on every worker"
+        assert [user.get("/api/auth/me").status_code for _ in range(8)] == [401] * 8, (
+            "refused by every worker"
         )
 
 
