@@ -196,9 +196,13 @@ def assert_revocation_reaches_every_worker(stack) -> None:
         user = ApiClient(stack)
         user.login("user")
         assert user.post("/api/auth/logout").status_code == 200
-        assert [user.get("/api/auth/me").status_code for _ in range(8)] == [401] * 8, (
-            "refused by every worker"
-        )
+        # Outside the session: a new connection each time, so that the requests spread over the workers.
+        headers = {"Authorization": f"Bearer {user.token}", "X-Forwarded-For": user.address}
+        statuses = [
+            requests.get(f"{stack.base_url}/api/auth/me", headers=headers, timeout=10).status_code
+            for _ in range(10)
+        ]
+        assert statuses == [401] * 10, "refused by every worker"
 
 
 def test_an_unreachable_upstream_degrades_health_and_fails_chat_cleanly(tmp_path):
