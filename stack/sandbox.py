@@ -20,7 +20,7 @@ from stack.server import free_port
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 # Variables of the caller's environment that would point a sandbox at someone else's storage.
-_FOREIGN = (
+FOREIGN_SETTINGS = (
     "DATABASE_URL",
     "REDIS_URL",
     "OPENAI_BASE_URL",
@@ -127,7 +127,7 @@ def running_stack(
 
     bcrypt defaults to cost 4 here (the stack's own default stays 12); pass None for the real cost.
     """
-    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN}
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_SETTINGS}
     jwt_secret = secrets.token_hex(32)
     env.update(
         VOICEASSIST_DATA_DIR=str(workdir / "data"), VOICEASSIST_JWT_SECRET=jwt_secret, **(extra_env or {})

@@ -3,39 +3,27 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
-BUNDLE = Path(__file__).resolve().parents[2]
+from stack.sandbox import FOREIGN_SETTINGS, stack_command
+from stack.server import free_port
+
+__all__ = ["embedded_env", "free_port", "processes_mentioning", "run_stack"]
 
 
 def run_stack(*args: str, env: dict | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "stack", *args],
-        cwd=BUNDLE,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
+    return stack_command(*args, env=dict(os.environ) if env is None else env, timeout=timeout)
 
 
 def embedded_env(data_dir: Path, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "OPENAI_BASE_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_SETTINGS}
     env.update(VOICEASSIST_DATA_DIR=str(data_dir), VOICEASSIST_BCRYPT_ROUNDS="4", **extra)
     return env
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def processes_mentioning(marker: str) -> list[str]:
+    """Command lines of live processes containing `marker` (how a test proves nothing was left running)."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
