@@ -69,7 +69,7 @@ class Runner:
         self.workspace = root / "workspace"
         self.temp = root / "runner-temp"
         self.temp.mkdir(parents=True)
-        (self.temp / "perf-gate-venv").symlink_to(Path(sys.executable).resolve().parent.parent)
+        (self.temp / "perf-gate-venv").symlink_to(sys.prefix)  # the bundle's .venv, not the system Python
         self.env = {"GITHUB_API_URL": api, "DATABASE_URL": "", "REDIS_URL": ""}
         self.uploads: list[dict] = []
 
@@ -80,12 +80,16 @@ class Runner:
 
     def run(self, inputs: dict, pull_request: int | None = PR) -> harness.ActionRun:
         event = {"pull_request": {"number": pull_request, "head": {"sha": "c" * 40}}} if pull_request else {}
-        return harness.run_action(
+        run = harness.run_action(
             ACTION, {"token": TOKEN, **inputs}, workspace=self.workspace, runner_temp=self.temp,
             github={"event_name": "pull_request" if pull_request else "push", "event": event,
                     "repository": REPO, "token": TOKEN},
             env=self.env, stubs={"actions/upload-artifact@": self.upload}, step_timeout_s=300,
         )
+        # minutes of pip install otherwise; and a sign the reuse check of the setup step works
+        assert "reusing the virtual environment" in run.steps[0].log or run.steps[0].outcome == "failure", \
+            run.steps[0].log
+        return run
 
 
 @pytest.fixture(scope="module")
