@@ -21,6 +21,7 @@ from stack import (
     knowledge_base,
     metrics,
     realtime,
+    retrieval,
 )
 from stack.database import open_engine, prepare_schema
 from stack.envelope import EnvelopeError, error_response
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = open_engine(settings.database_url)
         await prepare_schema(engine)
         await feature_flags.seed(engine)
+        await retrieval.ensure_generation(engine)
         keystore = open_keystore(settings.redis_url, settings.redis_prefix)
         state = app.state
         state.settings = settings

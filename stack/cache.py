@@ -32,9 +32,6 @@ class ResponseCache:
     async def put(self, namespace: str, key: str, value: Any) -> None:
         await self._keystore.put(f"{_ENTRIES}{namespace}:{key}", json.dumps(value), self.ttl_s)
 
-    async def invalidate(self, namespace: str) -> int:
-        return await self._keystore.delete_prefix(f"{_ENTRIES}{namespace}:")
-
     async def clear(self) -> int:
         return await self._keystore.delete_prefix(_ENTRIES)
 

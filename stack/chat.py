@@ -57,7 +57,8 @@ def _prompt(question: str, passages: list[retrieval.Passage]) -> list[dict]:
 
 
 async def retrieve(state, question: str) -> list[retrieval.Passage]:
-    key = " ".join(retrieval.query_terms(question))
+    async with state.engine.connect() as conn:
+        key = f"{await retrieval.generation(conn)}:{' '.join(retrieval.query_terms(question))}"
     cached = await state.cache.get("retrieval", key)
     if cached is not None:
         return [retrieval.Passage(**p) for p in cached]

@@ -101,6 +101,15 @@ feature_flags = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# One row: bumped by every change of the indexed chunks, and part of every cached retrieval key,
+# so that cached results of every worker and host go stale together.
+kb_generation = Table(
+    "kb_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("generation", Integer, nullable=False),
+)
+
 # Revoked token ids and sessions, when there is no Redis: in the database, so that every worker
 # of an embedded stack refuses a token that any one of them revoked.
 revoked_tokens = Table(

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from stack import envelope
+from stack import envelope, retrieval
 from stack.auth import AdminReader, AdminWriter
 from stack.database import kb_chunks, kb_documents
 from stack.documents import ALLOWED_EXTENSIONS, UnreadableDocument, chunk, extension_of, extract_text
@@ -107,7 +107,7 @@ async def upload_document(
             kb_chunks.insert(),
             [{"document_id": row["id"], "chunk_index": i, "content": c} for i, c in enumerate(chunks)],
         )
-    await request.app.state.cache.invalidate("retrieval")
+        await retrieval.bump_generation(conn)
     return envelope.ok(
         {
             "document_id": row["id"],
@@ -157,7 +157,8 @@ async def delete_document(document_id: str, request: Request, _: AdminWriter):
         # Chunks first and explicitly: the SQLite FTS index is maintained by a trigger on their delete.
         await conn.execute(delete(kb_chunks).where(kb_chunks.c.document_id == document_id))
         result = await conn.execute(delete(kb_documents).where(kb_documents.c.id == document_id))
+        if result.rowcount:
+            await retrieval.bump_generation(conn)
     if result.rowcount == 0:
         raise envelope.not_found("Document", document_id)
-    await request.app.state.cache.invalidate("retrieval")
     return envelope.ok({"document_id": document_id, "status": "deleted"})

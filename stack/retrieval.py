@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from stack.database import dialect_of
+from stack.database import dialect_of, kb_generation
 
 _WORD = re.compile(r"[a-z0-9]+")
 # FTS5 has no stop-word list: without this, "what is the ..." would match every chunk equally.
@@ -125,6 +126,28 @@ async def search(engine: AsyncEngine, question: str, limit: int) -> list[Passage
     async with engine.connect() as conn:
         rows = await conn.execute(statement, {"query": query, "limit": limit})
         return [Passage(**{**row, "score": float(row["score"])}) for row in rows.mappings()]
+
+
+async def ensure_generation(engine: AsyncEngine) -> None:
+    try:
+        async with engine.begin() as conn:
+            if (await conn.execute(select(kb_generation.c.id))).first() is None:
+                await conn.execute(kb_generation.insert().values(id=1, generation=0))
+    except IntegrityError:  # another worker inserted it first
+        pass
+
+
+async def generation(conn: AsyncConnection) -> int:
+    return (
+        await conn.execute(select(kb_generation.c.generation).where(kb_generation.c.id == 1))
+    ).scalar_one()
+
+
+async def bump_generation(conn: AsyncConnection) -> None:
+    """Call in the transaction that changes the chunks: the new generation commits with them."""
+    await conn.execute(
+        update(kb_generation).where(kb_generation.c.id == 1).values(generation=kb_generation.c.generation + 1)
+    )
 
 
 def passage_to_json(passage: Passage) -> dict:

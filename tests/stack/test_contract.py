@@ -315,3 +315,23 @@ def test_rest_chat_of_the_seed(admin_client, user_client):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["answer"] and body["citations"]
+
+
+def test_answers_cite_new_documents_at_once_and_deleted_ones_no_more(admin_client, user_client):
+    """Retrieval results are cached; a KB change must make every cached result stale."""
+    word = f"zq{uuid.uuid4().hex[:10]}"
+    question = {"message": f"What does {word} mean?"}
+
+    def cited_titles() -> set[str]:
+        response = user_client.post("/api/chat", json=question)
+        assert response.status_code == 200, response.text
+        return {c["title"] for c in response.json()["citations"]}
+
+    title = f"Glossary of {word}"
+    assert title not in cited_titles()
+    document = upload(
+        admin_client, f"The term {word} means a rare finding. " * 30, name="glossary.md", title=title
+    )
+    assert title in cited_titles()
+    assert admin_client.delete(f"/api/admin/kb/documents/{document['document_id']}").status_code == 200
+    assert title not in cited_titles()
