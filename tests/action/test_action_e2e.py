@@ -12,6 +12,7 @@ Plus quick runs without load for the fail-on contract and the `command` stack.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -247,4 +248,23 @@ def test_the_command_stack_is_started_waited_for_and_stopped(quick_runner):
     assert sum(entry["num_requests"] for entry in stats) > 0, "no load reached the command's target"
     assert json.loads((results / "metrics.json").read_text())["target"]["stack_mode"] == "command"
     assert (results / "target.log").exists()
+    assert not port_answers(port) and processes_mentioning(f"--port {port}") == []
+
+
+def test_the_reference_stack_uses_the_jobs_postgresql_and_redis_when_the_job_provides_them(quick_runner):
+    """As in perf-gate.yml: the job's env carries DATABASE_URL and REDIS_URL of its service containers."""
+    sandbox = pytest.importorskip("stack.sandbox")
+    postgres = os.environ.get("VOICEASSIST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+    redis_url = os.environ.get("VOICEASSIST_TEST_REDIS", "redis://127.0.0.1:6379/0")
+    if not port_answers(5432) or not port_answers(6379):
+        pytest.skip("no PostgreSQL/Redis on loopback (the CI job provides them as service containers)")
+    port = free_port()
+    with sandbox.service_storage("action", postgres, redis_url) as services:
+        quick_runner.env.update(services)
+        run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "8s", "port": str(port),
+                                "fail-on": "never", "comment": "off"}, pull_request=None)
+    results = Path(run.outputs["results"])
+    assert json.loads((results / "metrics.json").read_text())["target"]["stack_mode"] == "services", run.log[-3000:]
+    assert sum(entry["num_requests"] for entry in json.loads((results / "stats.json").read_text())) > 0
+    assert "(services)" in (results / "run.log").read_text()
     assert not port_answers(port) and processes_mentioning(f"--port {port}") == []
