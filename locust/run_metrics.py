@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,11 +99,14 @@ class RunRecord:
         # facts other modules know best, read when the file is written: name -> value or callable
         self.facts: dict[str, object] = {}
         self.user_classes: dict[str, int] = {}
+        self._cpu_at_start: tuple[float, float] | None = None
+        self.generator: dict[str, float] = {}
         self.spawn_complete_at: str | None = None
         events = environment.events
         events.report_to_master.add_listener(self._on_report_to_master)
         events.worker_report.add_listener(self._on_worker_report)
         events.test_start.add_listener(self._on_test_start)
+        events.test_stop.add_listener(self._on_test_stop)
         events.spawning_complete.add_listener(self._on_spawning_complete)
         events.quitting.add_listener(self._on_quitting)
         events.request.add_listener(self._on_request)
@@ -124,6 +128,14 @@ class RunRecord:
 
     def _on_test_start(self, environment, **_kwargs) -> None:
         self.started_at = self.started_at or _utc_now()
+        self._cpu_at_start = (time.process_time(), time.monotonic())
+
+    def _on_test_stop(self, environment, **_kwargs) -> None:
+        # this process's CPU while the load ran (start-up and report writing excluded)
+        if self._cpu_at_start:
+            cpu, wall = self._cpu_at_start
+            self.generator = {"cpu_s": round(time.process_time() - cpu, 3),
+                              "wall_s": round(time.monotonic() - wall, 3)}
 
     def _on_spawning_complete(self, user_count, **_kwargs) -> None:
         # the most users of each type the run had at once (a shape spawns several times)
@@ -184,6 +196,7 @@ class RunRecord:
             "spawn_complete_at": self.spawn_complete_at,
             "stopped_at": _utc_now(),
             "cpu_warning": cpu_warning,
+            "generator": self.generator,
             "counters": counters.snapshot(),
             "machine": {"cpu_count": os.cpu_count(), "platform": f"{platform.system()}-{platform.machine()}"},
         }

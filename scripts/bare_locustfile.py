@@ -1,0 +1,50 @@
+"""The yardstick for the suite's own cost: the barest FastHttpUser, GET /health and nothing else.
+
+Each user sends from its own loopback address so the health endpoint's per-IP limit does not
+turn the yardstick into a 429 benchmark. Its pace is set by --bare-rate (requests/s per user).
+"""
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+from locust import FastHttpUser, constant_throughput, events, task
+
+_numbers = itertools.count(1)
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser) -> None:
+    parser.add_argument("--bare-rate", type=float, default=1.0, help="requests per second per user")
+    parser.add_argument("--bare-cpu-file", default="", help="where to write the CPU used while loading")
+
+
+_cpu_at_start: list[float] = []
+
+
+@events.test_start.add_listener
+def note_cpu(**_kwargs) -> None:
+    _cpu_at_start[:] = [time.process_time(), time.monotonic()]
+
+
+@events.test_stop.add_listener
+def write_cpu(environment, **_kwargs) -> None:
+    # measured the same way as the suite's metrics.json "generator" figure
+    if environment.parsed_options.bare_cpu_file and _cpu_at_start:
+        cpu, wall = _cpu_at_start
+        Path(environment.parsed_options.bare_cpu_file).write_text(json.dumps(
+            {"cpu_s": time.process_time() - cpu, "wall_s": time.monotonic() - wall}))
+
+
+class BareHealthUser(FastHttpUser):
+    def wait_time(self):
+        return constant_throughput(self.environment.parsed_options.bare_rate)(self)
+
+    def on_start(self) -> None:
+        n = next(_numbers)
+        self.headers = {"X-Forwarded-For": f"127.9.{n // 250}.{n % 250 + 1}"}
+
+    @task
+    def health(self) -> None:
+        self.client.get("/health", headers=self.headers)
