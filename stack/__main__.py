@@ -163,17 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         from stack.upstream.latency import LatencyModel
         from stack.upstream.server import create_upstream_app
 
-        model = LatencyModel.from_env()
-        for option, attribute in (
-            ("first_token_ms", "first_token_ms"),
-            ("tokens_per_second", "tokens_per_second"),
-            ("answer_tokens", "answer_tokens"),
-            ("jitter", "jitter"),
-            ("seed", "seed"),
-        ):
-            if getattr(args, option) is not None:
-                setattr(model, attribute, getattr(args, option))
-        model.__post_init__()  # reseed with the final seed
+        model = LatencyModel.from_env(
+            first_token_ms=args.first_token_ms,
+            tokens_per_second=args.tokens_per_second,
+            answer_tokens=args.answer_tokens,
+            jitter=args.jitter,
+            seed=args.seed,
+        )
         uvicorn.run(
             create_upstream_app(model), host=args.host, port=args.port, access_log=False, log_level="warning"
         )

@@ -51,11 +51,13 @@ class LatencyModel:
         return self._rng.choice(words)
 
     @classmethod
-    def from_env(cls, env=os.environ) -> LatencyModel:
-        return cls(
-            first_token_ms=float(env.get("UPSTREAM_FIRST_TOKEN_MS", "100")),
-            tokens_per_second=float(env.get("UPSTREAM_TOKENS_PER_SECOND", "200")),
-            answer_tokens=int(env.get("UPSTREAM_ANSWER_TOKENS", "30")),
-            jitter=float(env.get("UPSTREAM_JITTER", "0.1")),
-            seed=int(env.get("UPSTREAM_SEED", "1234")),
-        )
+    def from_env(cls, env=os.environ, **overrides) -> LatencyModel:
+        """The environment's knobs (UPSTREAM_*), then any explicit overrides that are not None."""
+        knobs = {
+            "first_token_ms": float(env.get("UPSTREAM_FIRST_TOKEN_MS", "100")),
+            "tokens_per_second": float(env.get("UPSTREAM_TOKENS_PER_SECOND", "200")),
+            "answer_tokens": int(env.get("UPSTREAM_ANSWER_TOKENS", "30")),
+            "jitter": float(env.get("UPSTREAM_JITTER", "0.1")),
+            "seed": int(env.get("UPSTREAM_SEED", "1234")),
+        }
+        return cls(**{**knobs, **{name: value for name, value in overrides.items() if value is not None}})
