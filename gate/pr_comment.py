@@ -144,6 +144,9 @@ class PullRequestComments:
                 if str(comment.get("body") or "").lstrip().startswith(tag):
                     return comment
             url = response.links.get("next", {}).get("url")
+            if url and not url.startswith(self.api + "/"):
+                # the session carries the token: never send it to another host
+                raise CommentError(f"refusing to follow a next-page link outside {self.api}")
             params = None  # the next link carries its own query
         raise CommentError(f"more than {MAX_PAGES} pages of comments; gave up looking for the marker")
 

@@ -109,6 +109,15 @@ def test_the_token_is_never_printed_even_when_an_error_contains_it(httpserver, t
     assert "***" in done.stdout
 
 
+def test_a_next_page_link_to_another_host_is_not_followed_with_the_token(httpserver, tmp_path):
+    elsewhere = FakeGitHub(httpserver)
+    httpserver.expect_request(f"/repos/{REPO}/issues/{PR}/comments", method="GET").respond_with_json(
+        [{"id": 1, "body": "hi"}], headers={"Link": '<https://evil.example/steal?page=2>; rel="next"'})
+    done = publish(elsewhere, summary_file(tmp_path, "## smoke\n"))
+    assert done.returncode == 1 and "refusing to follow" in done.stdout
+    assert len(httpserver.log) == 1  # the first page only: nothing went to the other host
+
+
 def test_a_summary_over_the_limit_is_cut_at_a_section_with_a_note_and_a_link(github, tmp_path):
     sections = [f"### Endpoint {n}\n\n| metric | value |\n|---|---|\n" + "| p95 | 120 ms |\n" * 60
                 for n in range(200)]
