@@ -57,6 +57,23 @@ def test_unreachable_database_fails_with_one_line_and_leaves_nothing(tmp_path):
     assert not processes_mentioning(f"--port {port}")
 
 
+def test_unreachable_redis_fails_with_one_line(tmp_path):
+    env = embedded_env(tmp_path / "data", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    done = run_stack(
+        "start",
+        "--port",
+        str(free_port()),
+        "--log-file",
+        str(tmp_path / "log"),
+        "--pid-file",
+        str(tmp_path / "pid"),
+        env=env,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "stack: redis redis://127.0.0.1:" in lines[0] and "is unreachable" in lines[0]
+
+
 def test_start_with_workers_then_stop_twice(tmp_path):
     port = free_port()
     pid_file = tmp_path / "pid"
