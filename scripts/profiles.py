@@ -77,7 +77,7 @@ def load(name: str, folder: Path = PROFILES) -> Profile:
             spawn_rate=float(settings["spawn-rate"]),
             run_time_s=parse_timespan(settings["run-time"]),
             locustfiles=tuple(SUITE / name.strip() for name in settings["locustfile"].split(",")),
-            description=_first_comment(text),
+            description=_first_comment(text).removeprefix(f"{name}:").strip(),
             settings=tuple((key, str(value)) for key, value in settings.items()),
         )
     except KeyError as missing:
