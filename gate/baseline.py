@@ -12,8 +12,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gate import Unjudgeable
-from gate.run import EndpointRecord, Run, _count, _mapping, _number, _read_json, _text
+from gate.run import (
+    CLOCK_SLACK_S,
+    EndpointRecord,
+    Run,
+    _buckets,
+    _count,
+    _mapping,
+    _number,
+    _read_json,
+    _require,
+    _text,
+    _timestamp,
+)
 from gate.statistics import histogram_from_buckets
+
+FINGERPRINT_KEYS = ("profile", "users", "spawn_rate", "run_time_s", "scale", "suite_version", "locust_version",
+                    "stack_mode", "chat_transport", "cpu_count", "platform")
 
 BASELINE_SCHEMA = 1
 DEFAULT_KEEP = 5
@@ -25,8 +40,13 @@ def fingerprint_difference(expected: dict, actual: dict) -> str:
     return ", ".join(
         f"{name}: {expected.get(name)!r} -> {actual.get(name)!r}"
         for name in names
-        if expected.get(name) != actual.get(name)
+        if not _same(expected.get(name), actual.get(name))
     )
+
+
+def _same(expected: object, actual: object) -> bool:
+    """Equal, and not merely because Python counts True as 1."""
+    return isinstance(expected, bool) == isinstance(actual, bool) and expected == actual
 
 
 def record_baseline(runs: list[Run], profile: str, commit: str | None = None,
@@ -82,8 +102,11 @@ def read_baseline_document(path: str | Path, profile: str) -> dict:
         raise Unjudgeable(f"{where}: schema {document.get('schema')!r:.20} is not {BASELINE_SCHEMA}; re-record it")
     if document.get("profile") != profile:
         raise Unjudgeable(f"{where} is the baseline of profile {document.get('profile')!r:.40}, not '{profile}'")
-    _mapping(document.get("fingerprint"), f"{where}: fingerprint")
-    _mapping(document.get("provenance", {}), f"{where}: provenance")
+    _require(document, ("schema", "profile", "fingerprint", "provenance", "runs"), where)
+    fingerprint = _mapping(document.get("fingerprint"), f"{where}: fingerprint")
+    _require(fingerprint, FINGERPRINT_KEYS, f"{where}: fingerprint")
+    _require(_mapping(document.get("provenance"), f"{where}: provenance"), ("recorded_at", "commit"),
+             f"{where}: provenance")
     runs = document.get("runs")
     if not isinstance(runs, list) or not runs:
         raise Unjudgeable(f"{where} holds no runs; re-record it")
@@ -92,8 +115,11 @@ def read_baseline_document(path: str | Path, profile: str) -> dict:
 
 def baseline_runs(document: dict, path: str | Path) -> list[Run]:
     """The baseline's runs as Run values (same shape as a freshly read run folder)."""
-    return [_run_from_document(entry, document, f"{path}: runs[{index}]")
+    runs = [_run_from_document(entry, document, f"{path}: runs[{index}]")
             for index, entry in enumerate(document["runs"])]
+    if len({tuple(sorted(run.counters)) for run in runs}) > 1:
+        raise Unjudgeable(f"{path}: the runs count different custom metrics (corrupt or hand-merged); re-record it")
+    return runs
 
 
 def current_commit() -> str:
@@ -140,48 +166,57 @@ def _bucket_key(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 
+RUN_KEYS = ("source", "started_at", "duration_s", "counters", "endpoints")
+ENDPOINT_KEYS = ("num_requests", "num_failures", "num_none_requests", "response_times", "errors")
+
+
 def _run_from_document(entry: object, document: dict, where: str) -> Run:
+    """One baseline run, held to the same invariants as a run folder (a baseline is evidence too)."""
     entry = _mapping(entry, where)
+    _require(entry, RUN_KEYS, where)
+    duration = _number(entry["duration_s"], f"{where}: duration_s")
+    planned = document["fingerprint"].get("run_time_s")
+    shortest, longest = 1.0, 30 * 86400.0
+    if isinstance(planned, int | float) and not isinstance(planned, bool) and planned > 0:
+        shortest, longest = 0.5 * planned, planned + 600.0
+    if not shortest <= duration <= longest:
+        raise Unjudgeable(f"{where}: duration_s {duration:g} does not fit the profile's run time; re-record it")
+    _timestamp(entry["started_at"], f"{where}: started_at")
+    longest_ms = (duration + CLOCK_SLACK_S) * 1000.0
     endpoints = {}
-    for endpoint, figures in _mapping(entry.get("endpoints"), f"{where}: endpoints").items():
+    for endpoint, figures in _mapping(entry["endpoints"], f"{where}: endpoints").items():
         at = f"{where}: {endpoint}"
         figures = _mapping(figures, at)
-        buckets: dict[float, int] = {}
-        for key, count in _mapping(figures.get("response_times"), f"{at}: response_times").items():
-            try:
-                value = float(key)
-            except ValueError:
-                raise Unjudgeable(f"{at}: response time {key!r:.20} is not a number") from None
-            if not value >= 0 or value == float("inf"):
-                raise Unjudgeable(f"{at}: response time {key!r:.20} is out of range")
-            buckets[value] = buckets.get(value, 0) + _count(count, f"{at}: response_times")
+        _require(figures, ENDPOINT_KEYS, at)
         errors = {
             str(error): _count(count, f"{at}: errors")
-            for error, count in _mapping(figures.get("errors", {}), f"{at}: errors").items()
+            for error, count in _mapping(figures["errors"], f"{at}: errors").items()
         }
         record = EndpointRecord(
             endpoint=endpoint,
-            num_requests=_count(figures.get("num_requests"), f"{at}: num_requests"),
-            num_failures=_count(figures.get("num_failures"), f"{at}: num_failures"),
-            num_none_requests=_count(figures.get("num_none_requests", 0), f"{at}: num_none_requests"),
-            histogram=histogram_from_buckets(buckets),
+            num_requests=_count(figures["num_requests"], f"{at}: num_requests"),
+            num_failures=_count(figures["num_failures"], f"{at}: num_failures"),
+            num_none_requests=_count(figures["num_none_requests"], f"{at}: num_none_requests"),
+            histogram=histogram_from_buckets(_buckets(figures["response_times"], f"{at}: response_times",
+                                                      longest_ms)),
             errors=errors,
         )
-        if record.num_failures > record.num_requests or record.histogram.total > record.num_requests:
+        if (record.num_failures > record.num_requests
+                or record.histogram.total != record.num_requests - record.num_none_requests
+                or sum(errors.values()) != record.num_failures):
             raise Unjudgeable(f"{at}: counts do not add up (corrupt baseline); re-record it")
         endpoints[endpoint] = record
-    duration = _number(entry.get("duration_s"), f"{where}: duration_s")
-    if duration <= 0:
-        raise Unjudgeable(f"{where}: duration_s must be positive")
+    if not any(record.num_requests for record in endpoints.values()):
+        raise Unjudgeable(f"{where}: a baseline run without requests (corrupt baseline); re-record it")
     return Run(
-        path=_text(entry.get("source", "baseline run"), f"{where}: source"),
+        path=_text(entry["source"], f"{where}: source"),
         profile=document["profile"],
-        started_at=str(entry.get("started_at", "")),
+        started_at=str(entry["started_at"]),
         duration_s=duration,
         planned_run_time_s=None,
         cpu_warning=False,
         counters={str(k): _count(v, f"{where}: counters") for k, v in
-                  _mapping(entry.get("counters", {}), f"{where}: counters").items()},
+                  _mapping(entry["counters"], f"{where}: counters").items()},
         fingerprint=document["fingerprint"],
         endpoints=endpoints,
         errors_known=True,

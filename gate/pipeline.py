@@ -33,6 +33,10 @@ def judge(run_path: str, profile: str, baseline_path: str, policy_path: str, con
                     "run the profile as recorded, or re-record the baseline on the base branch"
                 )
             history = baseline_runs(baseline, baseline_path)
+            if set(history[0].counters) != set(run.counters):
+                raise Unjudgeable(f"this run counts other custom metrics than the baseline {baseline_path} "
+                                  f"({', '.join(sorted(set(history[0].counters) ^ set(run.counters)))}): "
+                                  "the suite changed; re-record the baseline")
         else:
             try:  # only absolute limits can be checked; the verdict says how to record a baseline
                 read_baseline_document(baseline_path, profile)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -184,7 +185,8 @@ def _parse_metrics(metrics: object, path: Path) -> dict:
     for section, keys, name in ((target, TARGET_KEYS, "target"), (settings, SETTINGS_KEYS, "settings"),
                                 (machine, MACHINE_KEYS, "machine")):
         _require(section, keys, f"{path}: {name}")
-    _text(target.get("host"), f"{path}: target.host")
+    if not re.fullmatch(r"(https?|wss?)://\S+", _text(target.get("host"), f"{path}: target.host")):
+        raise Unjudgeable(f"{path}: target.host {target.get('host')!r:.60} is not a URL")
     for name in ("users", "cpu_count"):
         source = settings if name == "users" else machine
         if _count(source.get(name), f"{path}: {name}") < 1:
@@ -321,7 +323,8 @@ def _check_times(entry: dict, where: str, num_requests: int, histogram: Histogra
                           "than the run)")
     if timed:
         low, high = float(histogram.values[0]), float(histogram.values[-1])
-        if (largest < high - bucket_width(high) / 2 - 1 or smallest > low + bucket_width(low) / 2 + 1
+        if (not high - bucket_width(high) / 2 - 1 <= largest <= high + bucket_width(high) / 2 + 1
+                or not low - bucket_width(low) / 2 - 1 <= smallest <= low + bucket_width(low) / 2 + 1
                 or not smallest * timed * 0.99 - 1 <= total <= largest * timed * 1.01 + 1):
             raise Unjudgeable(f"{where}: min/max/total response times disagree with the histogram (corrupt or "
                               "edited file)")

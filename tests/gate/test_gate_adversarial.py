@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from conftest import BASELINE, FIXTURES, POLICY
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gate.cli import main
@@ -52,7 +52,11 @@ def mutations(draw):
     entry = stats[index]
     if kind == "truncate":
         name = draw(st.sampled_from(["stats.json", "metrics.json", "locust_failures.csv"]))
-        return kind, stats, metrics, failures, (name, draw(st.floats(0.0, 0.98)))
+        fraction = draw(st.floats(0.0, 0.98))
+        text = {"stats.json": json.dumps(STATS), "metrics.json": json.dumps(METRICS),
+                "locust_failures.csv": FAILURES}[name]
+        assume(int(len(text) * fraction) < len(text.rstrip()))  # cutting a final newline is no damage
+        return kind, stats, metrics, failures, (name, fraction)
     if kind == "stats_field":
         entry[draw(st.sampled_from(STATS_KEYS))] = draw(ADVERSARIAL)
     elif kind == "metrics_field":
@@ -95,6 +99,7 @@ def mutations(draw):
                                          "Method,Name,Error,Occurrences\nGET,/health,boom,x\n",
                                          "Method,Name,Error,Occurrences\nGET,/nowhere,boom,1\n",
                                          "Method,Name,Error,Occurrences\nGET,/health,boom,1\n"]))
+    assume((stats, metrics, failures) != (STATS, METRICS, FAILURES))
     return kind, stats, metrics, failures, None
 
 
@@ -121,6 +126,64 @@ def _gate(folder: Path, out: Path) -> tuple[int, str]:
         except SystemExit as exit_:  # argparse only; never expected here
             code = exit_.code
     return code, captured.getvalue()
+
+
+BASELINE_DOCUMENT = json.loads(BASELINE.read_text())
+RUN_PATHS = [("source",), ("started_at",), ("duration_s",), ("counters",), ("endpoints",),
+             ("counters", "ws_connections")]
+ENDPOINT_PATHS = [("num_requests",), ("num_failures",), ("num_none_requests",), ("response_times",), ("errors",)]
+
+
+@st.composite
+def baseline_mutations(draw):
+    """One adversarial change to the baseline document: (description, document or truncated text)."""
+    document = json.loads(json.dumps(BASELINE_DOCUMENT))
+    kind = draw(st.sampled_from(["truncate", "top", "fingerprint", "run_field", "endpoint_field", "histogram",
+                                 "drop"]))
+    run = document["runs"][draw(st.integers(0, len(document["runs"]) - 1))]
+    endpoint = run["endpoints"][draw(st.sampled_from(sorted(run["endpoints"])))]
+    if kind == "truncate":
+        text = json.dumps(document)
+        return kind, text[: int(len(text) * draw(st.floats(0.0, 0.98)))]
+    if kind == "top":
+        document[draw(st.sampled_from(["schema", "profile", "fingerprint", "provenance", "runs"]))] = draw(ADVERSARIAL)
+    elif kind == "fingerprint":
+        document["fingerprint"][draw(st.sampled_from(sorted(document["fingerprint"])))] = draw(ADVERSARIAL)
+    elif kind == "run_field":
+        path = draw(st.sampled_from(RUN_PATHS))
+        value = draw(ADVERSARIAL)
+        if path == ("source",) and isinstance(value, str) and value:
+            value = None  # any text is a valid label for where a run came from: not malformed
+        (run[path[0]] if len(path) > 1 else run)[path[-1]] = value
+    elif kind == "endpoint_field":
+        endpoint[draw(st.sampled_from(ENDPOINT_PATHS))[0]] = draw(ADVERSARIAL)
+    elif kind == "histogram":
+        first = next(iter(endpoint["response_times"]))
+        endpoint["response_times"][first] = draw(st.sampled_from([-1, 0, 10**13, 1.5, None]))
+    else:
+        target = draw(st.sampled_from(["document", "run", "endpoint"]))
+        holder = {"document": document, "run": run, "endpoint": endpoint}[target]
+        del holder[draw(st.sampled_from(sorted(holder)))]
+    text = json.dumps(document)
+    assume(text != json.dumps(BASELINE_DOCUMENT))  # e.g. errors: {} where there were none is no mutation
+    return kind, text
+
+
+@settings(max_examples=int(os.environ.get("GATE_PROPERTY_EXAMPLES", "150")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(baseline_mutations())
+def test_a_malformed_baseline_never_passes_and_never_raises(mutation):
+    kind, text = mutation
+    with tempfile.TemporaryDirectory() as scratch:
+        baseline = Path(scratch) / "smoke.json"
+        baseline.write_text(text)
+        captured = io.StringIO()
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            code = main(["check", "--run", str(PASSING), "--profile", "smoke", "--baseline", str(baseline),
+                         "--policy", str(POLICY), "--out", str(Path(scratch) / "out")])
+    output = captured.getvalue()
+    assert code in (1, 2), f"{kind}: exit {code}\n{output}"
+    assert "Traceback" not in output and "failed unexpectedly" not in output, output
 
 
 def test_the_unmutated_run_passes():
