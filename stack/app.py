@@ -16,6 +16,7 @@ from stack import (
     cache,
     chat,
     conversations,
+    drift_injection,
     feature_flags,
     health,
     knowledge_base,
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
 
     app = FastAPI(title="VoiceAssist reference stack", version=__version__, lifespan=lifespan)
+    if settings.injected_drift.active:  # inside the route timing, so /metrics shows the drift too
+        app.add_middleware(drift_injection.DriftMiddleware, injection=settings.injected_drift)
     app.add_middleware(metrics.RouteTimingMiddleware, injected=settings.injected_latency)
 
     @app.exception_handler(EnvelopeError)

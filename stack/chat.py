@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 
 from stack import conversations, metrics, retrieval
 from stack.auth import CurrentUser
@@ -105,12 +106,13 @@ async def answer_events(
                 metrics.CHAT_FIRST_CHUNK.labels(channel).observe(time.perf_counter() - started)
             answer.content.append(delta)
             yield {"type": "chunk", "messageId": message_id, "content": delta}
-    except UpstreamError as exc:
+    except (UpstreamError, SQLAlchemyError) as exc:
+        # The answer fails, the conversation does not: the socket stays open for the next question.
         metrics.CHAT_ERRORS.labels(channel, "BACKEND_ERROR").inc()
         yield {
             "type": "error",
             "messageId": message_id,
-            "error": {"code": "BACKEND_ERROR", "message": str(exc)},
+            "error": {"code": "BACKEND_ERROR", "message": str(exc).splitlines()[0][:300]},
         }
         return
 

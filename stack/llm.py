@@ -31,7 +31,10 @@ async def stream_completion(
                 data = line[5:].strip()
                 if data == "[DONE]":
                     return
-                event = json.loads(data)
+                try:
+                    event = json.loads(data)
+                except ValueError as exc:
+                    raise UpstreamError(f"upstream sent an unreadable event: {data[:100]!r}") from exc
                 for choice in event.get("choices", []):
                     delta = (choice.get("delta") or {}).get("content")
                     if delta:

@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stack.drift_injection import DriftInjection, parse_drift_injection
 from stack.ratelimit import RateLimit, parse_rate_limits
 from stack.regression import InjectedLatency, parse_injected_latency
 
@@ -58,6 +59,7 @@ class Settings:
     retrieval_top_k: int = 4
     max_upload_bytes: int = 10 * 1024 * 1024
     injected_latency: InjectedLatency = field(default_factory=InjectedLatency)
+    injected_drift: DriftInjection = field(default_factory=DriftInjection)
     environment: str = "reference"
 
     @property
@@ -85,5 +87,6 @@ class Settings:
             retrieval_top_k=int(env.get("VOICEASSIST_RETRIEVAL_TOP_K", "4")),
             max_upload_bytes=int(env.get("VOICEASSIST_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
             injected_latency=parse_injected_latency(env.get("VOICEASSIST_INJECT_LATENCY", "")),
+            injected_drift=parse_drift_injection(env),
             environment=env.get("VOICEASSIST_ENVIRONMENT", "reference"),
         )
