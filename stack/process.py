@@ -118,7 +118,13 @@ def start(
         )
     pid_file.write_text(f"{server.pid}\n")
     base_url = f"http://{host}:{port}"
-    if wait_for_http(f"{base_url}/health", timeout_s, server):
+    try:
+        answered = wait_for_http(f"{base_url}/health", timeout_s, server)
+    except BaseException:  # interrupted while waiting: leave nothing behind
+        _terminate_group(server.pid, grace_s=5)
+        pid_file.unlink(missing_ok=True)
+        raise
+    if answered:
         return base_url
     code = server.poll()
     _terminate_group(server.pid, grace_s=5)
