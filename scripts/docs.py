@@ -42,10 +42,11 @@ BLOCKS = {"profiles": profiles_table}
 
 def render(text: str) -> str:
     for name, make in BLOCKS.items():
-        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.DOTALL)
         if not pattern.search(text):
             raise SystemExit(f"README.md has no generated:{name} block")
-        text = pattern.sub(lambda match: match.group(1) + make() + "\n" + match.group(2), text)
+        block = make()
+        text = pattern.sub(lambda match, block=block: match.group(1) + block + "\n" + match.group(2), text)
     return text
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import shutil
@@ -39,6 +40,7 @@ ARTEFACTS = (
 LOCUST_GRACE_S = 90
 STOP_TIMEOUT_S = 10
 PROGRESS_EVERY_S = 15
+FIRST_RUN = "first-run"  # where a borderline run's artefacts go while its confirmation rerun runs
 # Test accounts seeded into the reference stack: share of the profile's users, floor, cap.
 # Virtual users share accounts beyond the cap (each signs in separately, from its own address).
 ACCOUNT_MIX = {"regular": (14 / 21, 7, 50), "power": (4 / 21, 2, 20), "admin": (2 / 21, 1, 10)}
@@ -207,12 +209,33 @@ def last_line(path: Path) -> str:
 # -- the verdict -------------------------------------------------------------------------------
 
 
-def run_gate(profile: Profile, results: Path, baseline: Path, policy: Path) -> int:
-    done = subprocess.run(python_module(
+def run_gate(profile: Profile, results: Path, baseline: Path, policy: Path, confirms: Path | None = None) -> int:
+    command = python_module(
         "gate", "check", "--run", str(results), "--profile", profile.name,
         "--baseline", str(baseline.resolve()), "--policy", str(policy.resolve()),
-    ), check=False)
+    )
+    if confirms is not None:
+        command += ["--confirms", str(confirms)]
+    done = subprocess.run(command, check=False)
     return done.returncode if done.returncode in (PASS, REGRESSION) else UNJUDGEABLE
+
+
+def report_unjudgeable(profile: str, results: Path, reason: str, baseline: Path, policy: Path) -> None:
+    """The same verdict.json and summary.md as the gate's, for a run that never reached the gate."""
+    from gate.publish import write_report
+    from gate.render import render_summary
+    from gate.verdict import unjudgeable_verdict
+
+    verdict = unjudgeable_verdict(f"this run broke before the gate: {reason}", profile, None, str(policy),
+                                  str(baseline))
+    write_report(verdict, render_summary(verdict), str(results))
+
+
+def is_borderline(results: Path) -> bool:
+    try:
+        return json.loads((results / "verdict.json").read_text()).get("borderline") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def print_summary(results: Path) -> None:
@@ -230,22 +253,46 @@ def prepare_results(results: Path) -> None:
     shutil.rmtree(results / "stack-data", ignore_errors=True)  # every run starts from an empty stack
 
 
+def load_and_gate(args: argparse.Namespace, profile: Profile, results: Path, confirms: Path | None = None) -> int:
+    """One run: fresh stack, load, stop, gate. A run that breaks before the gate still gets a report."""
+    baseline = args.baseline or layout.baseline_for(profile.name)
+    prepare_results(results)
+    try:
+        target = (start_reference_stack(results, args.bind, args.port, args.workers)
+                  if args.stack == "reference" else Target(args.host, args.stack_mode))
+        try:
+            check_target(target.base_url)
+            accounts = args.accounts or (seed_accounts(profile, results) if target.pid_file else None)
+            run_locust(profile, target, results, accounts, args.think_scale, args.processes)
+        finally:
+            stop_reference_stack(target)
+    except RunError as error:
+        print(f"perf-gate: cannot judge this run: {error}", file=sys.stderr, flush=True)
+        if not args.no_gate:
+            report_unjudgeable(profile.name, results, str(error), baseline, args.policy)
+        return UNJUDGEABLE
+    if args.no_gate:
+        return PASS
+    return run_gate(profile, results, baseline, args.policy, confirms)
+
+
 def run_profile(args: argparse.Namespace) -> int:
     profile = profiles.load(args.profile).scaled(args.scale, args.users, args.run_time)
     results = (args.results or layout.RESULTS / profile.name).resolve()
-    prepare_results(results)
-    target = (start_reference_stack(results, args.bind, args.port, args.workers)
-              if args.stack == "reference" else Target(args.host, args.stack_mode))
-    try:
-        check_target(target.base_url)
-        accounts = args.accounts or (seed_accounts(profile, results) if target.pid_file else None)
-        run_locust(profile, target, results, accounts, args.think_scale, args.processes)
-    finally:
-        stop_reference_stack(target)
-    if args.no_gate:
-        return PASS
-    verdict = run_gate(profile, results, args.baseline or layout.baseline_for(profile.name), args.policy)
-    print_summary(results)
+    verdict = load_and_gate(args, profile, results)
+    if verdict == REGRESSION and args.confirm and is_borderline(results):
+        # Shared machines swing; a borderline regression must reproduce before it fails anyone.
+        first = results / FIRST_RUN
+        shutil.rmtree(first, ignore_errors=True)
+        first.mkdir()
+        for artefact in list(results.iterdir()):
+            if artefact.name != FIRST_RUN:
+                shutil.move(str(artefact), first / artefact.name)
+        print(f"perf-gate: borderline regression; rerunning {profile.name} once to confirm "
+              f"(first run kept in {first})", flush=True)
+        verdict = load_and_gate(args, profile, results, confirms=first / "verdict.json")
+    if not args.no_gate:
+        print_summary(results)
     return verdict
 
 
@@ -275,6 +322,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline", type=Path, help="baseline file (default baselines/<profile>.json)")
     parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file")
     parser.add_argument("--no-gate", action="store_true", help="only run the load (e.g. to record a baseline)")
+    parser.add_argument("--no-confirm", dest="confirm", action="store_false",
+                        help="fail on a borderline regression at once instead of rerunning once to confirm it")
     return parser.parse_args(argv)
 
 

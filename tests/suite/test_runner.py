@@ -1,0 +1,54 @@
+"""The runner's decisions that need no load: confirmation reruns, reports for broken runs."""
+
+import json
+from pathlib import Path
+
+from scripts import run
+
+
+def fake_run(results: Path, exit_code: int, borderline: bool) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "verdict.json").write_text(json.dumps({"exit_code": exit_code, "borderline": borderline}))
+    (results / "summary.md").write_text(f"## run with exit {exit_code}\n")
+
+
+def test_a_borderline_regression_is_rerun_once_and_the_rerun_decides(tmp_path, monkeypatch):
+    calls = []
+
+    def load_and_gate(args, profile, results, confirms=None):
+        calls.append(confirms)
+        if confirms is None:
+            fake_run(results, run.REGRESSION, borderline=True)
+            return run.REGRESSION
+        assert json.loads(confirms.read_text())["borderline"] is True  # the first verdict was kept
+        fake_run(results, run.PASS, borderline=False)
+        return run.PASS
+
+    monkeypatch.setattr(run, "load_and_gate", load_and_gate)
+    code = run.run_profile(run.parse_args(["smoke", "--results", str(tmp_path / "smoke")]))
+    assert code == run.PASS
+    assert calls == [None, tmp_path / "smoke" / run.FIRST_RUN / "verdict.json"]
+    assert (tmp_path / "smoke" / "summary.md").read_text().startswith("## run with exit 0")
+
+
+def test_a_clear_regression_is_not_rerun_and_no_confirm_turns_reruns_off(tmp_path, monkeypatch):
+    calls = []
+
+    def load_and_gate(args, profile, results, confirms=None):
+        calls.append(confirms)
+        fake_run(results, run.REGRESSION, borderline="borderline" in str(results))
+        return run.REGRESSION
+
+    monkeypatch.setattr(run, "load_and_gate", load_and_gate)
+    assert run.run_profile(run.parse_args(["smoke", "--results", str(tmp_path / "clear")])) == run.REGRESSION
+    assert run.run_profile(run.parse_args(["smoke", "--no-confirm", "--results",
+                                           str(tmp_path / "borderline")])) == run.REGRESSION
+    assert calls == [None, None]
+
+
+def test_a_run_that_breaks_before_the_gate_still_gets_a_report(tmp_path):
+    code = run.main(["smoke", "--stack", "external", "--host", "http://127.0.0.1:9", "--results", str(tmp_path)])
+    assert code == run.UNJUDGEABLE
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["exit_code"] == 2 and "127.0.0.1:9/health" in verdict["reason"]
+    assert "CANNOT JUDGE" in (tmp_path / "summary.md").read_text()
