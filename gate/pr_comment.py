@@ -10,8 +10,9 @@ printed: every message that leaves this module goes through `redact`. The API ba
 GITHUB_API_URL (GitHub Enterprise, or a local fake in the tests). Only `requests` is needed, so the
 fork-comment workflow can run this without installing the rest of the bundle.
 
-Exit codes: 0 the comment is in place, or was not wanted, or the token may not write (a notice
-says so); 1 the API failed otherwise (a warning says how); 2 usage error (bad arguments, no file).
+Exit codes: 0 the comment is in place, or was not wanted, or the token may not write, or the pull
+request moved on from the tested commit (a notice says so); 1 the API failed otherwise (a warning
+says how); 2 usage error (bad arguments, no file).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class CommentError(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    action: str  # created, updated, unchanged, skipped, forbidden
+    action: str  # created, updated, unchanged, skipped
     message: str
     url: str = ""
 
@@ -173,8 +174,9 @@ def post_sticky_comment(summary: str, repository: str, issue_number: int, token:
         # it if that pull request's head is the commit that run tested.
         actual = comments.head_sha()
         if actual != expect_head_sha:
-            raise CommentError(f"pull request #{issue_number} is at {actual[:12] or 'an unknown commit'}, "
-                               f"not at the tested commit {expect_head_sha[:12]}; not commenting")
+            return Outcome("skipped", f"pull request #{issue_number} is at {actual[:12] or 'an unknown commit'}, "
+                                      f"not at the tested commit {expect_head_sha[:12]}: not commenting (a newer "
+                                      "run will)")
     body = compose_body(summary, profile, run_url)
     existing = comments.find(marker(profile))
     if existing is None:
@@ -245,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"::warning::perf gate: could not comment on pull request #{number}: {message}")
         return 1
+    if outcome.action == "skipped":
+        print(f"::notice::perf gate: {outcome.message}")
+        return 0
     print(f"perf gate: {outcome.message} on pull request #{number}" + (f": {outcome.url}" if outcome.url else ""))
     return 0
 

@@ -8,13 +8,17 @@ GITHUB_STEP_SUMMARY files; GITHUB_ACTION_PATH, GITHUB_WORKSPACE, RUNNER_TEMP; sk
 after a failure unless their `if:` asks for always() or failure(). `uses:` steps are stubbed: their
 evaluated `with:` is recorded (and handed to a stub function when one is given).
 
-What it does not: other shells, `continue-on-error`, `working-directory` expressions, nested
+`run_job` does the same for one job of a workflow (job `if:`, workflow and job `env:`, the default
+shell `bash -e {0}`), running `uses: ./` through `run_action`.
+
+What it does not: services, matrices, containers, other shells, `continue-on-error`, `working-directory` expressions, nested
 composite actions, masking. Runner expressions inside `run:` are refused outright, since an
 action that has them is open to script injection.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -28,7 +32,9 @@ import yaml
 
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 STATUS_FUNCTIONS = ("always(", "success(", "failure(", "cancelled(")
-BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
+BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]  # `shell: bash`
+DEFAULT_BASH = ["bash", "-e"]  # a workflow's run: step without shell: on Linux
+_SERIAL = itertools.count(1)
 
 
 class ActionError(Exception):
@@ -282,6 +288,28 @@ def expressions_in_run_blocks(action: dict) -> list[str]:
             for n, step in enumerate(action["runs"]["steps"]) if "${{" in str(step.get("run", ""))]
 
 
+def _runner_env(workspace: Path, runner_temp: Path, github_context: Mapping[str, Any],
+                env: Mapping[str, str] | None, action_path: Path | None) -> dict[str, str]:
+    workspace.mkdir(parents=True, exist_ok=True)
+    runner_temp.mkdir(parents=True, exist_ok=True)
+    base_env = {**os.environ, **(env or {})}
+    base_env.update({
+        "GITHUB_ACTIONS": "true", "CI": "true",
+        "GITHUB_WORKSPACE": str(workspace), "RUNNER_TEMP": str(runner_temp), "RUNNER_OS": "Linux",
+        "GITHUB_REPOSITORY": str(github_context["repository"]), "GITHUB_RUN_ID": str(github_context["run_id"]),
+        "GITHUB_SERVER_URL": str(github_context["server_url"]),
+        "GITHUB_EVENT_NAME": str(github_context["event_name"]),
+    })
+    if action_path is not None:
+        base_env["GITHUB_ACTION_PATH"] = str(action_path)
+    return base_env
+
+
+def _github_context(workspace: Path, github: Mapping[str, Any] | None, **extra: str) -> dict[str, Any]:
+    return {"workspace": str(workspace), "event_name": "push", "event": {}, "repository": "octo/voiceassist",
+            "server_url": "https://github.com", "run_id": "1", "token": "", **extra, **(github or {})}
+
+
 def run_action(
     action_file: Path,
     inputs: Mapping[str, str],
@@ -305,31 +333,88 @@ def run_action(
     if unknown:
         raise ActionError(f"inputs not declared by the action: {sorted(unknown)}")
 
-    workspace.mkdir(parents=True, exist_ok=True)
-    runner_temp.mkdir(parents=True, exist_ok=True)
-    github_context = {"workspace": str(workspace), "action_path": str(action_file.parent),
-                      "event_name": "push", "event": {}, "repository": "octo/voiceassist",
-                      "server_url": "https://github.com", "run_id": "1", "token": "", **(github or {})}
-    runner_context = {"temp": str(runner_temp), "os": "Linux", "arch": "X64"}
-    base_env = {**os.environ, **(env or {})}
-    base_env.update({
-        "GITHUB_ACTIONS": "true", "CI": "true",
-        "GITHUB_WORKSPACE": str(workspace), "GITHUB_ACTION_PATH": str(action_file.parent),
-        "RUNNER_TEMP": str(runner_temp), "RUNNER_OS": "Linux",
-        "GITHUB_REPOSITORY": str(github_context["repository"]), "GITHUB_RUN_ID": str(github_context["run_id"]),
-        "GITHUB_SERVER_URL": str(github_context["server_url"]),
-        "GITHUB_EVENT_NAME": str(github_context["event_name"]),
-    })
-    contexts: dict[str, Any] = {"github": github_context, "runner": runner_context, "steps": {},
+    github_context = _github_context(workspace, github, action_path=str(action_file.parent))
+    base_env = _runner_env(workspace, runner_temp, github_context, env, action_file.parent)
+    contexts: dict[str, Any] = {"github": github_context, "runner": _runner_context(runner_temp), "steps": {},
                                 "env": base_env, "inputs": {}}
     for name, spec in declared.items():
         given = inputs.get(name)
         contexts["inputs"][name] = given if given is not None else interpolate((spec or {}).get("default", ""),
                                                                                contexts)
+    results, failed = _run_steps(action["runs"]["steps"], contexts, base_env, runner_temp, workspace,
+                                 stubs, step_timeout_s, in_action=True)
+    outputs = {name: interpolate((spec or {}).get("value", ""), contexts)
+               for name, spec in (action.get("outputs") or {}).items()}
+    return ActionRun(results, outputs, failed)
 
+
+@dataclass
+class JobRun:
+    skipped: bool
+    steps: list[StepResult] = field(default_factory=list)
+    failed: bool = False
+    actions: dict[str, ActionRun] = field(default_factory=dict)  # step id -> the local action's run
+
+    @property
+    def log(self) -> str:
+        return ActionRun(self.steps, {}, self.failed).log
+
+    def step(self, key: str) -> StepResult:
+        return ActionRun(self.steps, {}, self.failed).step(key)
+
+
+def run_job(
+    workflow_file: Path,
+    job_id: str,
+    *,
+    workspace: Path,
+    runner_temp: Path,
+    github: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stubs: Mapping[str, Callable[[StepResult], None]] | None = None,
+    step_timeout_s: float = 600,
+) -> JobRun:
+    """Run one job of a workflow: its `if:`, workflow and job `env:`, its steps (`run:` steps with
+    the default shell `bash -e {0}` unless they name one), `uses: ./` through run_action (on the
+    action.yml in the workspace), other `uses:` stubbed. No services, matrix or containers."""
+    workflow = yaml.safe_load(workflow_file.read_text(encoding="utf-8"))
+    job = workflow["jobs"][job_id]
+    github_context = _github_context(workspace, github)
+    base_env = _runner_env(workspace, runner_temp, github_context, env, None)
+    contexts: dict[str, Any] = {"github": github_context, "runner": _runner_context(runner_temp), "steps": {},
+                                "env": base_env, "inputs": dict(inputs or {})}
+    if not condition_holds(job.get("if"), contexts, failed=False):
+        return JobRun(skipped=True)
+    for scope in (workflow.get("env") or {}, job.get("env") or {}):
+        base_env.update({key: interpolate(value, contexts) for key, value in scope.items()})
+    job_run = JobRun(skipped=False)
+
+    def local_action(step: StepResult) -> None:
+        action_run = run_action(workspace / step.uses / "action.yml", step.with_, workspace=workspace,
+                                runner_temp=runner_temp, github=github, env=base_env, stubs=stubs,
+                                step_timeout_s=step_timeout_s)
+        job_run.actions[step.id or str(step.index)] = action_run
+        step.outputs = dict(action_run.outputs)
+        step.log = action_run.log
+        step.outcome = "failure" if action_run.failed else "success"
+
+    job_run.steps, job_run.failed = _run_steps(job["steps"], contexts, base_env, runner_temp, workspace,
+                                               {"./": local_action, **(stubs or {})}, step_timeout_s,
+                                               in_action=False)
+    return job_run
+
+
+def _runner_context(runner_temp: Path) -> dict[str, str]:
+    return {"temp": str(runner_temp), "os": "Linux", "arch": "X64"}
+
+
+def _run_steps(steps: list[dict], contexts: dict, base_env: dict, runner_temp: Path, workspace: Path,
+               stubs: Mapping[str, Callable[[StepResult], None]] | None, timeout_s: float,
+               in_action: bool) -> tuple[list[StepResult], bool]:
     results: list[StepResult] = []
     failed = False
-    for index, step in enumerate(action["runs"]["steps"]):
+    for index, step in enumerate(steps):
         result = StepResult(index=index, id=str(step.get("id", "")), name=str(step.get("name", "")),
                             outcome="skipped", uses=str(step.get("uses", "")))
         results.append(result)
@@ -339,20 +424,22 @@ def run_action(
         result.env = {key: interpolate(value, contexts) for key, value in (step.get("env") or {}).items()}
         if "uses" in step:
             result.with_ = {key: interpolate(value, contexts) for key, value in (step.get("with") or {}).items()}
+            result.outcome = "success"
             for prefix, stub in (stubs or {}).items():
                 if result.uses.startswith(prefix):
                     stub(result)
-            result.outcome = "success"
+                    break
         else:
-            if step.get("shell") != "bash":
-                raise ActionError(f"step {index}: only shell: bash is supported, not {step.get('shell')!r}")
-            _run_bash(step, result, contexts, base_env, runner_temp, workspace, step_timeout_s)
-            failed = failed or result.outcome == "failure"
+            shell = step.get("shell")
+            if in_action and shell != "bash":
+                raise ActionError(f"step {index}: a composite step needs shell: bash, not {shell!r}")
+            if shell not in (None, "bash"):
+                raise ActionError(f"step {index}: only bash is supported, not {shell!r}")
+            command = BASH if shell == "bash" else DEFAULT_BASH
+            _run_bash(step, result, contexts, base_env, runner_temp, workspace, timeout_s, command)
+        failed = failed or result.outcome == "failure"
         _record(contexts, result)
-
-    outputs = {name: interpolate((spec or {}).get("value", ""), contexts)
-               for name, spec in (action.get("outputs") or {}).items()}
-    return ActionRun(results, outputs, failed)
+    return results, failed
 
 
 def _record(contexts: dict, result: StepResult) -> None:
@@ -362,18 +449,19 @@ def _record(contexts: dict, result: StepResult) -> None:
 
 
 def _run_bash(step: dict, result: StepResult, contexts: dict, base_env: dict, runner_temp: Path,
-              workspace: Path, timeout_s: float) -> None:
+              workspace: Path, timeout_s: float, command: list[str]) -> None:
     files = runner_temp / "_runner_file_commands"
     files.mkdir(exist_ok=True)
-    paths = {name: files / f"{name.lower()}_{result.index}" for name in
+    serial = next(_SERIAL)  # unique across the steps of a job and of the actions it uses
+    paths = {name: files / f"{name.lower()}_{serial}" for name in
              ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY")}
     for path in paths.values():
         path.write_text("")
-    script = runner_temp / f"step_{result.index}.sh"
+    script = runner_temp / f"step_{serial}.sh"
     script.write_text(str(step["run"]))
     step_env = {**base_env, **result.env, **{name: str(path) for name, path in paths.items()}}
     cwd = workspace / step["working-directory"] if step.get("working-directory") else workspace
-    process = subprocess.Popen([*BASH, str(script)], cwd=cwd, env=step_env, stdout=subprocess.PIPE,
+    process = subprocess.Popen([*command, str(script)], cwd=cwd, env=step_env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         log, _ = process.communicate(timeout=timeout_s)
