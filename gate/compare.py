@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gate.noise import LOG_METRICS, MetricNoise, metric_noise, observe
+from gate.noise import LOG_METRICS, MetricNoise, endpoints_that_move_together, metric_noise, observe
 from gate.policy import HIGHER_IS_WORSE, LATENCY_METRICS, METRICS, UNITS, MetricPolicy, Policy, Statistics
 from gate.run import AGGREGATED, EndpointRecord, Run
 from gate.statistics import (
@@ -118,7 +118,9 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
     statistics = policy.statistics
     current = with_aggregate(run.endpoints)
     history = [(with_aggregate(b.endpoints), b.duration_s) for b in baseline or []]
-    noise = {metric: metric_noise(metric, history, current, run.duration_s, statistics) for metric in LOG_METRICS}
+    movers = endpoints_that_move_together(history, statistics)
+    noise = {metric: metric_noise(metric, history, current, run.duration_s, statistics, movers)
+             for metric in LOG_METRICS}
     names = sorted(set(current) | {name for records, _ in history for name in records}, key=_endpoint_order)
     endpoints: list[EndpointComparison] = []
     findings: list[Finding] = []

@@ -12,7 +12,7 @@ the run only beyond the policy's run_shift_fail_pct).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,6 +32,11 @@ from gate.statistics import (
 LOG_METRICS = (*LATENCY_METRICS, "throughput")
 # Fewer endpoints than this: no run-wide shift is estimated (a median of two is not robust).
 MIN_ENDPOINTS_FOR_SHIFT = 3
+# Only endpoints with at least this many requests in a run inform the run-wide shift and the pooled
+# spread: a p95 of 6 requests says little about the machine.
+MIN_REQUESTS_FOR_POOL = 20
+# An endpoint is compared net of the run-wide shift only if that at least halves its between-run spread.
+MOVER_MARGIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,8 @@ class EndpointNoise:
     centre: float  # the baseline runs' mean, net of each run's run-wide shift
     within: float  # mean sampling variance of the baseline runs
     runs: int
-    spread: Spread  # between-run variance, net of the run-wide shift
+    spread: Spread  # between-run variance (net of the run-wide shift when normalised)
+    normalised: bool = False  # compared net of the run-wide shift
 
 
 @dataclass(frozen=True)
@@ -64,16 +70,19 @@ class MetricNoise:
         noise = self.endpoints.get(endpoint)
         if noise is None:
             return None
-        deviation = observation.log - self.run_shift - noise.centre
+        shift, shift_variance = (self.run_shift, self.run_shift_variance) if noise.normalised else (0.0, 0.0)
+        deviation = observation.log - shift - noise.centre
         variance = (noise.spread.variance * (1.0 + 1.0 / noise.runs) + observation.variance
-                    + noise.within / noise.runs + self.run_shift_variance)
+                    + noise.within / noise.runs + shift_variance)
         return deviation, variance, noise.spread.dof
 
     def expected(self, endpoint: str) -> float | None:
         """What the baseline predicts for this run (ms or req/s), given the run-wide shift. Latencies are
         interpolated percentiles (see statistics.continuous_percentile), not Locust's bucket values."""
         noise = self.endpoints.get(endpoint)
-        return None if noise is None else math.exp(noise.centre + self.run_shift)
+        if noise is None:
+            return None
+        return math.exp(noise.centre + (self.run_shift if noise.normalised else 0.0))
 
 
 def observe(metric: str, record: EndpointRecord, duration_s: float) -> Observation | None:
@@ -88,42 +97,114 @@ def observe(metric: str, record: EndpointRecord, duration_s: float) -> Observati
     return Observation(math.log(record.num_requests / duration_s), throughput_log_variance(record.num_requests))
 
 
-def metric_noise(metric: str, history: list[tuple[dict[str, EndpointRecord], float]],
-                 current: dict[str, EndpointRecord], duration_s: float, statistics: Statistics) -> MetricNoise:
-    """The noise model of one metric from the baseline runs (records, duration) and this run."""
+def _observations(metric: str, history: list[tuple[dict[str, EndpointRecord], float]]
+                  ) -> tuple[dict[str, list[tuple[int, Observation]]], dict[str, bool]]:
+    """Each endpoint's observations over the baseline runs, and whether it may inform pooled figures
+    (enough requests in every run)."""
     observed: dict[str, list[tuple[int, Observation]]] = {}
+    informative: dict[str, bool] = {}
     for index, (records, seconds) in enumerate(history):
         for name, record in records.items():
             observation = observe(metric, record, seconds)
             if observation is not None:
                 observed.setdefault(name, []).append((index, observation))
+                informative[name] = informative.get(name, True) and record.num_requests >= MIN_REQUESTS_FOR_POOL
+    informative = {name: flag and len(observed[name]) == len(history) and name != AGGREGATED
+                   for name, flag in informative.items()}
+    return observed, informative
+
+
+def _spread_estimate(runs: list[tuple[int, Observation]], run_shifts: list[float]) -> tuple[float, int]:
+    return between_run_variance(np.array([o.log - run_shifts[index] for index, o in runs]),
+                                np.array([o.variance for _, o in runs]))
+
+
+def _shifts(observed: dict[str, list[tuple[int, Observation]]], members: set[str], runs: int) -> list[float]:
+    centres = {name: float(np.mean([o.log for _, o in observed[name]])) for name in members}
+    return [_median_shift({name: observed[name] for name in members}, centres, index) for index in range(runs)]
+
+
+def endpoints_that_move_together(history: list[tuple[dict[str, EndpointRecord], float]],
+                                 statistics: Statistics) -> set[str]:
+    """The endpoints whose baseline runs agree much better net of the run-wide shift than as they are.
+
+    Not every endpoint moves with the machine: a CPU-bound one swings with the runner's load, one that
+    waits on a fixed upstream delay hardly does. Decided once per endpoint on the baseline alone (never
+    on the run being judged), over p50, p95 and p99 together so the choice rests on three times the
+    evidence, and only when normalising at least halves the spread: choosing the smaller of two noisy
+    estimates would otherwise understate the noise.
+    """
+    if not statistics.run_shift_normalisation or len(history) < 2:
+        return set()
+    raw: dict[str, float] = {}
+    net: dict[str, float] = {}
+    informative_all: dict[str, bool] = {}
+    for metric in LATENCY_METRICS:
+        observed, informative = _observations(metric, history)
+        trial = _shifts(observed, {name for name, flag in informative.items() if flag}, len(history))
+        zero = [0.0] * len(history)
+        for name, runs in observed.items():
+            raw[name] = raw.get(name, 0.0) + _spread_estimate(runs, zero)[0]
+            net[name] = net.get(name, 0.0) + _spread_estimate(runs, trial)[0]
+            informative_all[name] = informative_all.get(name, True) and informative[name]
+    movers = {name for name in raw if net[name] <= MOVER_MARGIN * raw[name] and raw[name] > 0}
+    informative_movers = {name for name in movers if informative_all.get(name)}
+    if len(informative_movers) < MIN_ENDPOINTS_FOR_SHIFT:
+        return set()
+    # endpoints too thin to tell follow the majority of those that can
+    majority = 2 * len(informative_movers) > sum(informative_all.values())
+    return {name for name in raw if name != AGGREGATED
+            and (name in movers if informative_all.get(name) else majority)}
+
+
+def metric_noise(metric: str, history: list[tuple[dict[str, EndpointRecord], float]],
+                 current: dict[str, EndpointRecord], duration_s: float, statistics: Statistics,
+                 movers: set[str] | None = None) -> MetricNoise:
+    """The noise model of one metric from the baseline runs (records, duration) and this run.
+
+    `movers` (default: endpoints_that_move_together) are compared net of the run-wide shift, which is
+    measured on them; the others as they are. Each group's spread is pooled within the group.
+    """
+    if movers is None:
+        movers = endpoints_that_move_together(history, statistics)
+    observed, informative = _observations(metric, history)
     raw_centres = {name: float(np.mean([o.log for _, o in runs])) for name, runs in observed.items()}
-    normalise = statistics.run_shift_normalisation
-    baseline_shifts = [
-        _median_shift({name: runs for name, runs in observed.items()}, raw_centres, index) if normalise else 0.0
-        for index in range(len(history))
-    ]
+    normalised = {name for name in movers if name in observed}
+    zero = [0.0] * len(history)
+    if len({name for name in normalised if informative[name]}) < MIN_ENDPOINTS_FOR_SHIFT:
+        normalised = set()
+    baseline_shifts = _shifts(observed, {name for name in normalised if informative[name]}, len(history)) \
+        if normalised else zero
+    estimates = {name: _spread_estimate(runs, baseline_shifts if name in normalised else zero)
+                 for name, runs in observed.items()}
+    pools = {group: pooled_spread([estimates[name] for name in observed
+                                   if informative[name] and (name in normalised) == group])
+             for group in (True, False)}
+
+    def spread_of(name: str, group: bool, estimate: tuple[float, int]) -> Spread:
+        pool = pools[group] if pools[group][1] else pools[not group]  # a group of one borrows
+        return shrunk_spread(estimate, pool, statistics.prior_runs, statistics.assumed_between_run_cv,
+                             statistics.minimum_between_run_cv)
+
     endpoints: dict[str, EndpointNoise] = {}
-    estimates: dict[str, tuple[float, int]] = {}
     for name, runs in observed.items():
-        logs = np.array([o.log - baseline_shifts[index] for index, o in runs])
-        variances = np.array([o.variance for _, o in runs])
-        estimates[name] = between_run_variance(logs, variances)
-        endpoints[name] = EndpointNoise(float(np.mean(logs)), float(np.mean(variances)), len(runs),
-                                        Spread(0.0, 0.0, False))
-    pooled = pooled_spread([estimate for name, estimate in estimates.items() if name != AGGREGATED])
-    for name, noise in endpoints.items():
-        spread = shrunk_spread(estimates[name], pooled, statistics.prior_runs, statistics.assumed_between_run_cv,
-                               statistics.minimum_between_run_cv)
-        endpoints[name] = EndpointNoise(noise.centre, noise.within, noise.runs, spread)
+        run_shifts = baseline_shifts if name in normalised else zero
+        endpoints[name] = EndpointNoise(
+            centre=float(np.mean([o.log - run_shifts[index] for index, o in runs])),
+            within=float(np.mean([o.variance for _, o in runs])),
+            runs=len(runs),
+            spread=spread_of(name, name in normalised, estimates[name]),
+            normalised=name in normalised,
+        )
 
     run_shift, run_shift_variance = 0.0, 0.0
-    if normalise:
+    if normalised:
         deviations, variances = [], []
         for name, record in current.items():
             noise = endpoints.get(name)
             observation = observe(metric, record, duration_s)
-            if name == AGGREGATED or noise is None or observation is None:
+            if (name not in normalised or not informative.get(name) or observation is None
+                    or record.num_requests < MIN_REQUESTS_FOR_POOL):
                 continue
             deviations.append(observation.log - noise.centre)
             variances.append(noise.spread.variance + observation.variance)
@@ -131,7 +212,13 @@ def metric_noise(metric: str, history: list[tuple[dict[str, EndpointRecord], flo
             run_shift = float(np.median(deviations))
             # the sampling variance of a median is about pi/2 times that of a mean
             run_shift_variance = math.pi / 2.0 * float(np.mean(variances)) / len(deviations)
-    return MetricNoise(metric, endpoints, run_shift, run_shift_variance, tuple(baseline_shifts), normalise)
+        else:  # this run lacks the endpoints that measure the shift: compare everything as it is
+            endpoints = {name: replace(noise, centre=raw_centres[name], normalised=False,
+                                       spread=spread_of(name, False, _spread_estimate(observed[name], zero)))
+                         for name, noise in endpoints.items()}
+            baseline_shifts = zero
+    return MetricNoise(metric, endpoints, run_shift, run_shift_variance, tuple(baseline_shifts),
+                       any(noise.normalised for noise in endpoints.values()))
 
 
 def _median_shift(observed: dict[str, list[tuple[int, Observation]]], centres: dict[str, float],

@@ -225,6 +225,10 @@ def _parse_metrics(metrics: object, path: Path) -> dict:
         "cpu_count": machine.get("cpu_count"),
         "platform": machine.get("platform"),
     }
+    # every other setting of the profile (think time scale, ...) also decides what a run measures
+    for name, value in settings.items():
+        if name not in SETTINGS_KEYS:
+            fingerprint[f"settings.{name}"] = value
     for name, value in fingerprint.items():
         if not isinstance(value, str | int | float | type(None)) or isinstance(value, float) and not math.isfinite(value):
             raise Unjudgeable(f"{path}: {name} should be a plain value, got {value!r:.40}")

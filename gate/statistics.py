@@ -152,10 +152,21 @@ def between_run_variance(run_logs: np.ndarray, within_variances: np.ndarray) -> 
 
 
 def pooled_spread(estimates: list[tuple[float, int]]) -> tuple[float, int]:
-    """Pools (variance, dof) estimates of several endpoints into one, weighted by their dof."""
+    """Pools (variance, dof) estimates of several endpoints into one.
+
+    Robust: the median of the estimates, scaled by the median of a chi-square with their degrees of
+    freedom (so it estimates the mean); one endpoint whose runs differ wildly does not set the noise of
+    all. With fewer than three estimates (or unequal dof), the dof-weighted mean.
+    """
+    estimates = [(v, d) for v, d in estimates if d > 0]
     dof = sum(d for _, d in estimates)
     if dof == 0:
         return 0.0, 0
+    dofs = {d for _, d in estimates}
+    if len(estimates) >= 3 and len(dofs) == 1:
+        each = dofs.pop()
+        median_of_chi_square = float(special.chdtri(each, 0.5)) / each
+        return float(np.median([v for v, _ in estimates])) / median_of_chi_square, dof
     return sum(v * d for v, d in estimates) / dof, dof
 
 

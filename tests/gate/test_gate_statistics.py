@@ -127,11 +127,13 @@ def _records(factors: dict[str, float], seed: int) -> dict[str, EndpointRecord]:
 
 def test_the_run_wide_shift_is_taken_out_and_a_lone_mover_stands_out():
     names = [f"GET /e{i}" for i in range(8)]
-    history = [(_records(dict.fromkeys(names, 1.0), seed), 60.0) for seed in range(3)]
+    # the baseline runs were made on a slow, a normal and a fast runner: every endpoint moved together
+    history = [(_records(dict.fromkeys(names, factor), seed), 60.0) for seed, factor in enumerate((0.8, 1.0, 1.25))]
     slower = dict.fromkeys(names, 1.3)
     slower["GET /e3"] = 1.3 * 1.5
     current = _records(slower, 9)
     noise = metric_noise("p95", history, current, 60.0, Statistics())
+    assert all(noise.endpoints[name].normalised for name in names)
     assert noise.run_shift == pytest.approx(math.log(1.3), abs=0.06)
     from gate.noise import observe
 
@@ -141,3 +143,5 @@ def test_the_run_wide_shift_is_taken_out_and_a_lone_mover_stands_out():
     assert max(abs(d) for d in others) < 0.1
     plain = metric_noise("p95", history, current, 60.0, Statistics(run_shift_normalisation=False))
     assert plain.run_shift == 0.0
+    steady = [(_records(dict.fromkeys(names, 1.0), seed), 60.0) for seed in range(3)]
+    assert not metric_noise("p95", steady, current, 60.0, Statistics()).normalised  # nothing moved together
