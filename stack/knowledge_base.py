@@ -66,16 +66,19 @@ async def upload_document(
     source_type: str = Query("uploaded", max_length=64),
 ):
     limit = request.app.state.settings.max_upload_bytes
-    upload = await _read_upload(request, limit)
-    filename = upload.filename or "upload"
-    if extension_of(filename) not in ALLOWED_EXTENSIONS:
-        raise envelope.EnvelopeError(
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
-            f"Only {', '.join(ALLOWED_EXTENSIONS)} files are accepted",
-            field="file",
-        )
-    payload = await upload.read(limit + 1)
+    try:
+        upload = await _read_upload(request, limit)
+        filename = upload.filename or "upload"
+        if extension_of(filename) not in ALLOWED_EXTENSIONS:
+            raise envelope.EnvelopeError(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"Only {', '.join(ALLOWED_EXTENSIONS)} files are accepted",
+                field="file",
+            )
+        payload = await upload.read(limit + 1)
+    finally:
+        await request.close()  # the parsed form's spooled temp files; FastAPI closes only forms it parsed
     if len(payload) > limit:
         raise _too_large(limit)
     if not payload:
