@@ -43,6 +43,7 @@ class RunningStack:
     env: dict[str, str]
     jwt_secret: str
     password: str
+    accounts_file: Path  # the seeded accounts, as `users seed --output` writes them (the suite reads it)
     accounts: dict[str, dict] = field(default_factory=dict)  # role → first seeded account of that role
     all_accounts: list[dict] = field(default_factory=list)
 
@@ -183,16 +184,17 @@ def running_stack(
     if started.returncode != 0:
         raise SandboxError(f"the stack did not start: {started.stderr.strip()}")
     stack = RunningStack(
-        mode,
-        started.stdout.strip(),
-        workdir / "data",
-        log_file,
-        pid_file,
-        env,
-        jwt_secret,
-        password,
-        accounts,
-        all_accounts,
+        mode=mode,
+        base_url=started.stdout.strip(),
+        data_dir=workdir / "data",
+        log_file=log_file,
+        pid_file=pid_file,
+        env=env,
+        jwt_secret=jwt_secret,
+        password=password,
+        accounts_file=accounts_file,
+        accounts=accounts,
+        all_accounts=all_accounts,
     )
     try:
         yield stack

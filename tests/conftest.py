@@ -2,8 +2,9 @@
 (a fresh PostgreSQL database and a private Redis key prefix), each started with
 `python -m stack start` on a free loopback port and stopped, with everything it created, at the end.
 
-Each stack has seeded accounts (`.accounts[role]`, password `.password`) and signs tokens with a
-known `.jwt_secret`, so tests can forge expired tokens. bcrypt runs at cost 4 here (the stack's
+Each stack has seeded accounts (`.accounts[role]`, password `.password`, all of them in
+`.accounts_file` in the Locust suite's format) and signs tokens with a known `.jwt_secret`, so
+tests can forge expired tokens. bcrypt runs at cost 4 here (the stack's
 default stays 12) to keep logins cheap.
 """
 
