@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import special
 
 from gate.noise import LOG_METRICS, MetricNoise, endpoints_that_move_together, metric_noise, observe
 from gate.policy import HIGHER_IS_WORSE, LATENCY_METRICS, METRICS, UNITS, MetricPolicy, Policy, Statistics
@@ -26,6 +27,8 @@ from gate.statistics import (
 )
 
 QUARANTINED = " (quarantined: reported, never fails)"
+# An endpoint's count is a drop (not chance) when Poisson odds of so few requests are below this.
+DROP_CHANCE = 0.001
 
 
 @dataclass
@@ -144,7 +147,8 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
         )
         endpoints.append(comparison)
         note = QUARANTINED if endpoint_policy.quarantined else ""
-        if not _judgeable(comparison, record, past, needed, baseline is not None, note, findings):
+        if not _judgeable(comparison, record, past, needed, endpoint_policy.min_requests, baseline is not None,
+                          note, findings):
             continue
         for metric in METRICS:
             metric_policy = endpoint_policy.metrics.get(metric, MetricPolicy(metric=metric, severity="warn"))
@@ -190,21 +194,30 @@ def _endpoint_order(name: str) -> tuple:
 
 
 def _judgeable(comparison: EndpointComparison, record: EndpointRecord | None, past: list, needed: int,
-               have_baseline: bool, note: str, findings: list[Finding]) -> bool:
-    """False (with a finding) when this endpoint cannot be compared in this run."""
+               min_requests: int, have_baseline: bool, note: str, findings: list[Finding]) -> bool:
+    """False (with a finding) when this endpoint cannot be compared in this run.
+
+    An endpoint whose count dropped - fewer than `needed` (the policy's fraction of the baseline's
+    smallest run) and fewer than Poisson chance allows given the baseline's mean - makes the run
+    unjudgeable: the suite broke or stopped reaching it. One that is merely too rare this time (a task
+    of low weight) warns and is left out.
+    """
     name = comparison.endpoint
-    severity = "warn" if comparison.quarantined else "unjudgeable"
-    if record is None or record.num_requests == 0:
-        if past:
-            findings.append(Finding(severity, "missing_endpoint", name, None,
-                                    f"{name} is in the baseline but made no requests in this run: the suite no "
-                                    f"longer reaches it or it broke{note}"))
-            comparison.status = "warn" if comparison.quarantined else "unjudgeable"
+    count = record.num_requests if record else 0
+    expected = float(np.mean([r.num_requests for r, _ in past])) if past else 0.0
+    dropped = bool(past) and count < needed and float(special.pdtr(count, expected)) < DROP_CHANCE
+    if dropped and not comparison.quarantined:
+        findings.append(Finding("unjudgeable", "missing_endpoint" if count == 0 else "too_few_requests", name, None,
+                                f"{name} made {count} requests where the baseline made {expected:.0f} on average: "
+                                "the suite no longer reaches it or it broke"))
+        comparison.status = "unjudgeable"
         return False
-    if record.num_requests < needed:
-        message = f"{name} made {record.num_requests} requests, fewer than the {needed} needed to judge it{note}"
-        findings.append(Finding(severity if past else "warn", "too_few_requests", name, None, message))
-        comparison.status = "unjudgeable" if past and not comparison.quarantined else "warn"
+    if count == 0 or count < min_requests:
+        if count or past:
+            findings.append(Finding("warn", "too_few_requests", name, None,
+                                    f"{name} made {count} requests, fewer than the {min_requests} needed to judge "
+                                    f"it (baseline: {expected:.0f} on average){note}"))
+            comparison.status = "warn"
         return False
     if have_baseline and not past and name != AGGREGATED:
         comparison.notes.append("new endpoint: not in the baseline, absolute limits only")

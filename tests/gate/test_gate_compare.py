@@ -1,0 +1,42 @@
+"""The comparison's judgement of endpoint counts: a drop makes the run unjudgeable, rarity only warns."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import POLICY
+
+from gate.compare import compare
+from gate.policy import load_policy
+from gate.run import read_run
+from gate.synthetic import smoke_shape, write_run
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    root = tmp_path_factory.mktemp("history")
+    shapes = []
+    for factor in (1.0, 1.05, 0.95):
+        shape = smoke_shape(run_factor=factor)
+        shape.endpoints["POST /api/admin/cache/clear"] = type(shape.endpoints["GET /health"])(30.0, 2)
+        shapes.append(shape)
+    return root, [read_run(write_run(root / f"b{n}", shape, seed=n)) for n, shape in enumerate(shapes)]
+
+
+@pytest.mark.parametrize(("endpoint", "count", "severity"), [
+    ("POST /api/admin/cache/clear", 0, "warn"),  # 2 per run in the baseline: 0 is chance
+    ("GET /api/auth/me", 0, "unjudgeable"),  # 120 per run in the baseline: 0 is a broken run
+    ("GET /api/auth/me", 40, "unjudgeable"),
+    ("GET /api/auth/me", 100, None),  # within chance of 120: judged
+])
+def test_a_drop_blocks_the_verdict_and_rarity_only_warns(history, endpoint, count, severity):
+    root, baseline = history
+    shape = smoke_shape()
+    shape.endpoints["POST /api/admin/cache/clear"] = type(shape.endpoints["GET /health"])(30.0, 2)
+    shape.endpoints[endpoint].requests = count
+    if count == 0:
+        del shape.endpoints[endpoint]
+    run = read_run(write_run(root / f"run-{endpoint.split()[-1].replace('/', '_')}-{count}", shape, seed=7))
+    comparison = compare(run, baseline, load_policy(POLICY, "smoke"))
+    counted = [f for f in comparison.findings if f.endpoint == endpoint and f.kind in ("too_few_requests",
+                                                                                      "missing_endpoint")]
+    assert [f.severity for f in counted] == ([severity] if severity else [])
