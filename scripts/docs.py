@@ -12,6 +12,7 @@ import argparse
 import re
 import sys
 
+import yaml
 from tabulate import tabulate
 
 from scripts import layout, profiles
@@ -37,7 +38,21 @@ def profiles_table() -> str:
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
-BLOCKS = {"profiles": profiles_table}
+def limits_table() -> str:
+    """The policy's absolute limits, as the policy file states them (global rules, in order)."""
+    policy = yaml.safe_load(layout.POLICY.read_text())
+    rows = []
+    for rule in policy.get("rules", []):
+        selector = rule.get("endpoint") or rule.get("pattern") or rule.get("regex")
+        for metric, setting in (rule.get("metrics") or {}).items():
+            if isinstance(setting, dict) and setting.get("limit") is not None:
+                limit = setting["limit"]
+                shown = f"{limit:.0%}" if metric == "failure_ratio" else f"{limit:g} ms"
+                rows.append([f"`{selector}`", metric, f"< {shown}", setting.get("severity", "fail")])
+    return tabulate(rows, headers=["endpoint", "metric", "limit", "severity"], tablefmt="github")
+
+
+BLOCKS = {"profiles": profiles_table, "limits": limits_table}
 
 
 def render(text: str) -> str:

@@ -41,9 +41,11 @@ LOCUST_GRACE_S = 90
 STOP_TIMEOUT_S = 10
 PROGRESS_EVERY_S = 15
 FIRST_RUN = "first-run"  # where a borderline run's artefacts go while its confirmation rerun runs
-# Test accounts seeded into the reference stack: share of the profile's users, floor, cap.
-# Virtual users share accounts beyond the cap (each signs in separately, from its own address).
-ACCOUNT_MIX = {"regular": (14 / 21, 7, 50), "power": (4 / 21, 2, 20), "admin": (2 / 21, 1, 10)}
+# Test accounts seeded into the reference stack: the seed's ten (7 regular, 2 power, 1 admin) for
+# up to ten users, as many more in proportion for bigger profiles, up to ten times as many.
+# Beyond that virtual users share accounts (each signs in separately, from its own address).
+SEED_ACCOUNTS = {"regular": 7, "power": 2, "admin": 1}
+SEED_USERS, MAX_ACCOUNT_FACTOR = 10, 10
 ACCOUNT_PASSWORD = "LoadTest-Passw0rd!"
 
 
@@ -92,8 +94,8 @@ def stop_reference_stack(target: Target) -> None:
 def seed_accounts(profile: Profile, results: Path) -> Path:
     """The seed's test accounts (7 regular, 2 power, 1 admin), more for bigger profiles, in the stack."""
     accounts = results / "accounts.json"
-    counts = {role: max(floor, min(cap, math.ceil(profile.users * share)))
-              for role, (share, floor, cap) in ACCOUNT_MIX.items()}
+    factor = min(MAX_ACCOUNT_FACTOR, max(1.0, profile.users / SEED_USERS))
+    counts = {kind: math.ceil(count * factor) for kind, count in SEED_ACCOUNTS.items()}
     command = python_module("stack", "users", "seed", "--prefix", "loadtest", "--password", ACCOUNT_PASSWORD,
                             "--output", str(accounts), *(f"--{role}={n}" for role, n in counts.items()))
     if not os.environ.get("DATABASE_URL"):
