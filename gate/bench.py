@@ -80,3 +80,46 @@ def run_benchmark(endpoints: int = 25, minutes: float = 60.0, repeat: int = 3, f
     print(f"python -m gate check end to end (interpreter, imports, files), best of {repeat}: "
           f"{figures['end_to_end_s']:.2f} s (worst {figures['end_to_end_max_s']:.2f} s)")
     return figures
+
+
+def run_noise_study(trials: int = 40, minutes: float = 2.0, machine_cv: float = 0.10, endpoint_cv: float = 0.05,
+                    endpoint: str = "GET /api/auth/me", seed: int = 123, folder: str | None = None) -> dict:
+    """How often the gate fails unchanged runs, and runs with one endpoint's latency x1.3 and x2,
+    on synthetic smoke-shaped runs whose machine and endpoints swing log-normally by the given spreads;
+    beside the naive rule "fail if any p95 > 1.2 x baseline p95". A quick in-process study of the
+    noise model; the calibration benchmark on real runs is scripts' business."""
+    import numpy as np
+
+    from gate.synthetic import smoke_shape
+
+    policy = Path(__file__).resolve().parent.parent / "baselines" / "policy.yml"
+    rng = np.random.default_rng(seed)
+    effects = (1.0, 1.3, 2.0)
+    gate_fails = dict.fromkeys(effects, 0)
+    naive_fails = dict.fromkeys(effects, 0)
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(folder or scratch)
+        for trial in range(trials):
+            factors = np.exp(rng.normal(0.0, machine_cv, 4))
+            runs = [read_run(write_run(root / f"{trial}-b{n}",
+                                       smoke_shape(minutes, run_factor=factors[n], endpoint_cv=endpoint_cv),
+                                       seed=trial * 100 + n)) for n in range(3)]
+            baseline = root / f"{trial}.json"
+            write_baseline(record_baseline(runs, "smoke", commit="study"), baseline)
+            for effect in effects:
+                shape = smoke_shape(minutes, run_factor=factors[3], endpoint_cv=endpoint_cv)
+                shape.endpoints[endpoint].median_ms *= effect
+                run = write_run(root / f"{trial}-x{effect}", shape, seed=trial * 100 + 50)
+                verdict = judge(str(run), "smoke", str(baseline), str(policy))
+                gate_fails[effect] += verdict["exit_code"] == 1
+                naive_fails[effect] += any(
+                    (e["metrics"].get("p95") or {}).get("change_pct") is not None
+                    and e["metrics"]["p95"]["change_pct"] > 20
+                    for e in verdict["endpoints"] if e["endpoint"] != "Aggregated")
+    print(f"{trials} trials of {minutes:g}-minute smoke runs, machine spread {machine_cv:.0%}, "
+          f"per-endpoint spread {endpoint_cv:.0%}, change on {endpoint}:")
+    for effect in effects:
+        label = "unchanged" if effect == 1.0 else f"p95 x{effect:g}"
+        print(f"  {label:10} gate fails {gate_fails[effect]}/{trials}, naive 1.2x rule fails "
+              f"{naive_fails[effect]}/{trials}")
+    return {"gate": gate_fails, "naive": naive_fails}

@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--minutes", type=float, default=60.0)
     bench.add_argument("--repeat", type=int, default=3)
     bench.add_argument("--dir", help="keep the synthetic folders here (default: a temporary folder)")
+    bench.add_argument("--study", type=int, metavar="TRIALS",
+                       help="instead: false alarms and detections over TRIALS synthetic smoke runs")
+    bench.add_argument("--machine-cv", type=float, default=0.10, help="study: run-to-run spread of the machine")
+    bench.add_argument("--endpoint-cv", type=float, default=0.05, help="study: per-endpoint run-to-run spread")
     bench.set_defaults(handler=_bench)
     return parser
 
@@ -112,9 +116,13 @@ def _record(args) -> int:
 
 
 def _bench(args) -> int:
-    from gate.bench import run_benchmark
+    from gate.bench import run_benchmark, run_noise_study
 
-    run_benchmark(args.endpoints, args.minutes, args.repeat, args.dir)
+    if args.study:
+        minutes = 2.0 if args.minutes == 60.0 else args.minutes
+        run_noise_study(args.study, minutes, args.machine_cv, args.endpoint_cv, folder=args.dir)
+    else:
+        run_benchmark(args.endpoints, args.minutes, args.repeat, args.dir)
     return EXIT_PASS
 
 
