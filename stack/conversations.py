@@ -49,6 +49,14 @@ async def owned(conn: AsyncConnection, conversation_id: str, user_id: str) -> di
     return dict(row) if row else None
 
 
+async def owned_or_404(conn: AsyncConnection, conversation_id: str, user_id: str) -> dict:
+    """Another user's conversation is reported exactly like a missing one: ids leak nothing."""
+    row = await owned(conn, conversation_id, user_id)
+    if row is None:
+        raise envelope.not_found("Conversation", conversation_id)
+    return row
+
+
 async def add_message(
     conn: AsyncConnection, conversation_id: str, role: str, content: str, citations: list | None = None
 ) -> dict:
@@ -115,9 +123,7 @@ async def create_conversation(body: NewConversation, request: Request, user: Cur
 @router.get("/api/conversations/{conversation_id}")
 async def get_conversation(conversation_id: str, request: Request, user: CurrentUser):
     async with request.app.state.engine.connect() as conn:
-        row = await owned(conn, conversation_id, user["id"])
-        if row is None:
-            raise envelope.not_found("Conversation", conversation_id)
+        row = await owned_or_404(conn, conversation_id, user["id"])
         count = (
             await conn.execute(select(func.count()).where(messages.c.conversation_id == conversation_id))
         ).scalar_one()
@@ -127,9 +133,7 @@ async def get_conversation(conversation_id: str, request: Request, user: Current
 @router.get("/api/sessions/{conversation_id}/export/markdown")
 async def export_markdown(conversation_id: str, request: Request, user: CurrentUser):
     async with request.app.state.engine.connect() as conn:
-        row = await owned(conn, conversation_id, user["id"])
-        if row is None:
-            raise envelope.not_found("Conversation", conversation_id)
+        row = await owned_or_404(conn, conversation_id, user["id"])
         history = (
             (
                 await conn.execute(

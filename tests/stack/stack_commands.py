@@ -9,11 +9,26 @@ from pathlib import Path
 from stack.sandbox import FOREIGN_SETTINGS, stack_command
 from stack.server import free_port
 
-__all__ = ["embedded_env", "free_port", "processes_mentioning", "run_stack"]
+__all__ = ["embedded_env", "free_port", "processes_mentioning", "run_stack", "start_stack"]
 
 
 def run_stack(*args: str, env: dict | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
     return stack_command(*args, env=dict(os.environ) if env is None else env, timeout=timeout)
+
+
+def start_stack(workdir: Path, port: int, env: dict, *options: str) -> subprocess.CompletedProcess:
+    """`python -m stack start` on 127.0.0.1:port, with its log and pid files in `workdir`."""
+    return run_stack(
+        "start",
+        "--port",
+        str(port),
+        "--log-file",
+        str(workdir / "log"),
+        "--pid-file",
+        str(workdir / "pid"),
+        *options,
+        env=env,
+    )
 
 
 def embedded_env(data_dir: Path, **extra: str) -> dict:

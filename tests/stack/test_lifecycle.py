@@ -8,7 +8,7 @@ import socket
 import pytest
 import requests
 from stack_client import ApiClient
-from stack_commands import embedded_env, free_port, processes_mentioning, run_stack
+from stack_commands import embedded_env, free_port, processes_mentioning, run_stack, start_stack
 
 from stack.sandbox import running_stack, service_storage
 
@@ -18,16 +18,7 @@ def test_start_on_a_taken_port_fails_with_one_line(tmp_path):
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        done = run_stack(
-            "start",
-            "--port",
-            str(port),
-            "--log-file",
-            str(tmp_path / "log"),
-            "--pid-file",
-            str(tmp_path / "pid"),
-            env=embedded_env(tmp_path / "data"),
-        )
+        done = start_stack(tmp_path, port, embedded_env(tmp_path / "data"))
     assert done.returncode != 0
     assert done.stderr.strip() == f"stack: port {port} on 127.0.0.1 is already in use"
     assert not (tmp_path / "pid").exists()
@@ -38,18 +29,7 @@ def test_unreachable_database_fails_with_one_line_and_leaves_nothing(tmp_path):
     env = embedded_env(
         tmp_path / "data", DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     )
-    done = run_stack(
-        "start",
-        "--port",
-        str(port),
-        "--log-file",
-        str(tmp_path / "log"),
-        "--pid-file",
-        str(tmp_path / "pid"),
-        "--timeout",
-        "60",
-        env=env,
-    )
+    done = start_stack(tmp_path, port, env, "--timeout", "60")
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("stack: server exited with code 1")
@@ -59,16 +39,7 @@ def test_unreachable_database_fails_with_one_line_and_leaves_nothing(tmp_path):
 
 def test_unreachable_redis_fails_with_one_line(tmp_path):
     env = embedded_env(tmp_path / "data", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    done = run_stack(
-        "start",
-        "--port",
-        str(free_port()),
-        "--log-file",
-        str(tmp_path / "log"),
-        "--pid-file",
-        str(tmp_path / "pid"),
-        env=env,
-    )
+    done = start_stack(tmp_path, free_port(), env)
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "stack: redis redis://127.0.0.1:" in lines[0] and "is unreachable" in lines[0]
@@ -77,20 +48,7 @@ def test_unreachable_redis_fails_with_one_line(tmp_path):
 def test_start_with_workers_then_stop_twice(tmp_path):
     port = free_port()
     pid_file = tmp_path / "pid"
-    done = run_stack(
-        "start",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-        "--log-file",
-        str(tmp_path / "log"),
-        "--pid-file",
-        str(pid_file),
-        "--timeout",
-        "60",
-        env=embedded_env(tmp_path / "data"),
-    )
+    done = start_stack(tmp_path, port, embedded_env(tmp_path / "data"), "--workers", "2", "--timeout", "60")
     try:
         assert done.returncode == 0, done.stderr
         base_url = done.stdout.strip()
@@ -153,16 +111,7 @@ def test_users_seed_is_idempotent_and_promote_changes_the_role(tmp_path):
     )
 
     port = free_port()
-    done = run_stack(
-        "start",
-        "--port",
-        str(port),
-        "--log-file",
-        str(tmp_path / "log"),
-        "--pid-file",
-        str(tmp_path / "pid"),
-        env=env,
-    )
+    done = start_stack(tmp_path, port, env)
     try:
         assert done.returncode == 0, done.stderr
         login = requests.post(
@@ -178,16 +127,7 @@ def test_users_seed_is_idempotent_and_promote_changes_the_role(tmp_path):
 @pytest.mark.parametrize("spec", ["GET /x=30", "chat=+fast", "login=1/fortnight"])
 def test_bad_settings_are_refused_at_start(tmp_path, spec):
     key = "VOICEASSIST_RATE_LIMITS" if spec.startswith("login") else "VOICEASSIST_INJECT_LATENCY"
-    done = run_stack(
-        "start",
-        "--port",
-        str(free_port()),
-        "--log-file",
-        str(tmp_path / "log"),
-        "--pid-file",
-        str(tmp_path / "pid"),
-        env=embedded_env(tmp_path / "data", **{key: spec}),
-    )
+    done = start_stack(tmp_path, free_port(), embedded_env(tmp_path / "data", **{key: spec}))
     assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1
 
 
