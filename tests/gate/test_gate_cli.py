@@ -173,3 +173,17 @@ def test_confirming_a_verdict_without_regressions_cannot_judge(check, tmp_path):
                  "--policy", str(POLICY), "--out", str(first))
     done, _, _ = check("pass", "--confirms", str(first / "verdict.json"))
     assert done.returncode == 2 and "no failing regression to confirm" in done.stdout
+
+
+def test_record_update_refuses_runs_of_another_fingerprint(tmp_path):
+    out = tmp_path / "smoke.json"
+    out.write_text(BASELINE.read_text())
+    done = gate_command("record", "--profile", "smoke", "--run", str(FIXTURES / "other-users"), "--update",
+                        "--out", str(out))
+    assert done.returncode == 2 and "users: 10 -> 20" in done.stdout
+    assert out.read_text() == BASELINE.read_text()
+
+
+def test_usage_errors_exit_2_and_help_exits_0():
+    assert gate_command("check", "--run", "x").returncode == 2  # --profile missing
+    assert gate_command("--help").returncode == 0
