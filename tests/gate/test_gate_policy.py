@@ -95,3 +95,10 @@ def test_an_empty_or_missing_policy_cannot_judge(tmp_path):
     (tmp_path / "empty.yml").write_text("")
     with pytest.raises(PolicyError):
         load_policy(tmp_path / "empty.yml", "smoke")
+
+
+@pytest.mark.parametrize("profile", ["stress", "spike"])
+def test_stress_and_spike_drop_the_absolute_limits_but_keep_the_baseline_comparison(profile):
+    login = load_policy(POLICY, profile).for_endpoint("POST /api/auth/login").metrics["p95"]
+    assert login.limit is None and login.relative and login.severity == "fail"
+    assert load_policy(POLICY, profile).for_endpoint("Aggregated").metrics["failure_ratio"].severity == "warn"
