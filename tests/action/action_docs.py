@@ -3,7 +3,7 @@ and the example comment, quoted from tests/fixtures/action/comment-example.md (a
 
     python -m tests.action.action_docs    # rewrite them after editing action.yml or the example
 
-test_docs.py fails when the file and action.yml disagree.
+test_action_docs.py fails when the file and action.yml disagree.
 """
 
 from __future__ import annotations
