@@ -95,6 +95,7 @@ def serve(host: str, port: int, workers: int, with_emulator: bool, access_log: b
         except StartupError as exc:
             print(f"stack: {exc}", file=sys.stderr, flush=True)
             return 1
+    metrics_dir = None
     if workers > 1:
         # Each worker writes its metric samples here; /metrics merges them.
         metrics_dir = settings.data_dir / f"prometheus-{os.getpid()}"
@@ -126,4 +127,6 @@ def serve(host: str, port: int, workers: int, with_emulator: bool, access_log: b
                 emulator.wait(5)
             except subprocess.TimeoutExpired:
                 emulator.kill()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

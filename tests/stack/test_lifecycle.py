@@ -66,6 +66,7 @@ def test_start_with_workers_then_stop_twice(tmp_path):
     finally:
         stopped = run_stack("stop", "--pid-file", str(pid_file))
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert not list((tmp_path / "data").glob("prometheus-*")), "the workers' metric files are removed"
     assert not processes_mentioning(f"--port {port}")
     again = run_stack("stop", "--pid-file", str(pid_file))
     assert again.returncode == 0 and "not running" in again.stdout
