@@ -187,3 +187,24 @@ def test_record_update_refuses_runs_of_another_fingerprint(tmp_path):
 def test_usage_errors_exit_2_and_help_exits_0():
     assert gate_command("check", "--run", "x").returncode == 2  # --profile missing
     assert gate_command("--help").returncode == 0
+
+
+def test_a_quarantined_endpoint_is_reported_but_never_fails(check, tmp_path):
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY.read_text().replace(
+        "  # The seed's failure budget over the whole run.",
+        "  - endpoint: 'GET /api/auth/me'\n    quarantine: true\n\n  # The seed's failure budget over the whole run."))
+    done, verdict, summary = check("regression", policy=policy)
+    assert done.returncode == 0, done.stdout
+    regression = [f for f in verdict["findings"] if f["kind"] == "regression" and f["metric"] == "p95"]
+    assert regression and regression[0]["severity"] == "warn" and "quarantined" in regression[0]["message"]
+    assert "(quarantined)" in summary
+
+
+def test_a_one_run_baseline_says_its_spread_is_assumed(check, tmp_path):
+    out = tmp_path / "one.json"
+    assert gate_command("record", "--profile", "smoke", "--run", str(FIXTURES / "baseline-1"),
+                        "--out", str(out)).returncode == 0
+    done, _, summary = check("pass", baseline=out)
+    assert done.returncode == 0, done.stdout
+    assert "spread is assumed, not measured" in summary
