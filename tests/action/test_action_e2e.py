@@ -268,3 +268,26 @@ def test_the_reference_stack_uses_the_jobs_postgresql_and_redis_when_the_job_pro
     assert sum(entry["num_requests"] for entry in json.loads((results / "stats.json").read_text())) > 0
     assert "(services)" in (results / "run.log").read_text()
     assert not port_answers(port) and processes_mentioning(f"--port {port}") == []
+
+
+def test_the_compose_stack_is_brought_up_waited_for_and_torn_down(quick_runner, tmp_path):
+    """No Docker engine here: a stand-in `docker` on PATH records the calls and serves the stack."""
+    port = free_port()
+    state = tmp_path / "docker-state"
+    state.mkdir()
+    quick_runner.env.update({
+        "PATH": f"{FIXTURES / 'fake-docker'}:{os.environ['PATH']}", "FAKE_DOCKER_STATE": str(state),
+        "FAKE_DOCKER_PORT": str(port), "FAKE_DOCKER_PYTHON": sys.executable,
+    })
+    run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "8s", "stack": "compose",
+                            "compose-file": "deploy/compose.yml", "base-url": f"http://127.0.0.1:{port}",
+                            "fail-on": "never", "comment": "off"}, pull_request=None)
+    assert run.step("target").outcome == "success", run.step("target").log
+    assert (state / "calls").read_text().splitlines() == [
+        "compose -f deploy/compose.yml up --detach",
+        "compose -f deploy/compose.yml down --volumes --remove-orphans",
+    ]
+    results = Path(run.outputs["results"])
+    assert json.loads((results / "metrics.json").read_text())["target"]["stack_mode"] == "compose"
+    assert sum(entry["num_requests"] for entry in json.loads((results / "stats.json").read_text())) > 0
+    assert not port_answers(port) and processes_mentioning(f"--port {port}") == []
