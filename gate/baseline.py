@@ -92,6 +92,7 @@ def read_baseline_document(path: str | Path, profile: str) -> dict:
     if not path.is_file():
         raise Unjudgeable(
             f"no baseline for profile '{profile}' at {path}; record one from 3 runs on the base branch: "
+            f"make baseline PROFILE={profile} RUNS=3, or from existing run folders: "
             f"python -m gate record --profile {profile} --run results/{profile}-1 --run results/{profile}-2 "
             f"--run results/{profile}-3 --out {path}"
         )
