@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         "--requests", type=int, default=1000, help="requests per endpoint (bounded by --seconds)"
     )
     bench.add_argument("--seconds", type=float, default=20.0, help="time cap per endpoint")
+    bench.add_argument("--workers", type=int, default=1, help="uvicorn workers of the benched stack")
     return parser
 
 
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from stack.bench import run_bench
 
-        return run_bench(args.modes.split(","), args.clients, args.requests, args.seconds)
+        modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+        return run_bench(modes, args.clients, args.requests, args.seconds, args.workers)
     return 2
 
 

@@ -206,25 +206,33 @@ def _print_table(mode: str, results: list[Measurement]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
-def run_mode(mode: str, clients: int, total: int, seconds: float) -> list[Measurement]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"voiceassist-bench-{mode}-"))
+def run_mode(mode: str, clients: int, total: int, seconds: float, workers: int) -> list[Measurement]:
     seed = {"regular": clients, "admin": 1}
     with ExitStack() as cleanup:
+        workdir = Path(
+            cleanup.enter_context(tempfile.TemporaryDirectory(prefix=f"voiceassist-bench-{mode}-"))
+        )
         env = {"VOICEASSIST_RATE_LIMITS": "off"}
         if mode == "pg":
             env |= cleanup.enter_context(service_storage("bench", BENCH_POSTGRES, BENCH_REDIS))
-        stack = cleanup.enter_context(running_stack(mode, workdir, env, seed=seed, bcrypt_rounds=None))
+        stack = cleanup.enter_context(
+            running_stack(mode, workdir, env, seed=seed, workers=workers, bcrypt_rounds=None)
+        )
         return bench_stack(stack.base_url, stack.all_accounts, stack.password, clients, total, seconds)
 
 
-def run_bench(modes: list[str], clients: int, total: int, seconds: float) -> int:
+def run_bench(modes: list[str], clients: int, total: int, seconds: float, workers: int = 1) -> int:
+    unknown = set(modes) - {"embedded", "pg"}
+    if unknown:
+        print(f"stack: unknown bench mode(s) {', '.join(sorted(unknown))}; use embedded, pg", file=sys.stderr)
+        return 2
     print(
         f"# VoiceAssist reference stack bench: {clients} clients, up to {total} requests or {seconds:g} s "
-        f"per endpoint, {os.cpu_count()} CPUs, 1 worker"
+        f"per endpoint, {os.cpu_count()} CPUs, {workers} worker(s)"
     )
     for mode in modes:
         try:
-            _print_table(mode, run_mode(mode.strip(), clients, total, seconds))
+            _print_table(mode, run_mode(mode, clients, total, seconds, workers))
         except SandboxError as exc:
             print(f"stack: {mode}: {exc}", file=sys.stderr)
             return 1
