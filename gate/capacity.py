@@ -1,0 +1,137 @@
+"""Stress capacity: the most users at which the service still met its SLOs, and the knee where its
+latency starts to climb, from the staged shape's phases; compared with a baseline's like any metric.
+
+Each stage is judged on its second half (`settle_fraction`): the first half holds the new users'
+logins and Locust's 10-second window still reaching back into the previous stage. The knee is where
+the median latency first rises `knee_pct` above the lightest stage's, interpolated between the two
+stages around the crossing (a stage count alone would jump by a whole step between runs).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class StressLimits:
+    settle_fraction: float = 0.5
+    failure_ratio: float = 0.05  # the SLO on failures, per stage, over all endpoints
+    aggregated_p95_ms: float = 0.0  # an SLO on the Aggregated p95 (0: only the endpoints' own limits)
+    knee_pct: float = 50.0
+    capacity_drop_pct: float = 20.0  # against the baseline: a capacity lower by more than this fails
+    min_requests: int = 20  # a stage with fewer requests in its judged half cannot be judged
+
+
+def stage_figures(history: pd.DataFrame, phase: dict, limits: StressLimits, slo_p95: dict[str, float]) -> dict:
+    """One stage's throughput, failures and latencies over its judged second part, and its SLO breaches."""
+    begin = phase["start"] + limits.settle_fraction * (phase["end"] - phase["start"])
+    rows = history[(history["time"] >= begin) & (history["time"] < phase["end"])]  # the end is the next stage's
+    total = rows[rows["endpoint"] == "Aggregated"]
+    span = float(total["time"].iloc[-1] - total["time"].iloc[0]) if len(total) >= 2 else 0.0
+    requests = int(total["requests"].iloc[-1] - total["requests"].iloc[0]) if span else 0
+    failures = int(total["failures"].iloc[-1] - total["failures"].iloc[0]) if span else 0
+    figures = {
+        "name": phase["name"], "users": phase["users"], "start": phase["start"], "end": phase["end"],
+        "requests": requests,
+        "throughput_rps": round(requests / span, 2) if span else None,
+        "failure_ratio": round(failures / requests, 5) if requests else None,
+        "p50_ms": _median(total["p50"]), "p95_ms": _median(total["p95"]),
+    }
+    breaches = []
+    if requests < limits.min_requests:
+        breaches.append(f"only {requests} requests in the judged part of the stage")
+        figures["judgeable"] = False
+    else:
+        figures["judgeable"] = True
+        if figures["failure_ratio"] > limits.failure_ratio:
+            breaches.append(f"failure ratio {figures['failure_ratio']:.1%} > {limits.failure_ratio:.0%}")
+        if limits.aggregated_p95_ms and (figures["p95_ms"] or 0) > limits.aggregated_p95_ms:
+            breaches.append(f"Aggregated p95 {figures['p95_ms']:.0f} ms > {limits.aggregated_p95_ms:.0f} ms")
+        for endpoint, limit in sorted(slo_p95.items()):
+            value = _median(rows.loc[rows["endpoint"] == endpoint, "p95"])
+            if value is not None and value > limit:
+                breaches.append(f"{endpoint} p95 {value:.0f} ms > {limit:.0f} ms")
+    figures["breaches"] = breaches
+    return figures
+
+
+def _median(values: pd.Series) -> float | None:
+    values = values.dropna()
+    return float(values.median()) if len(values) else None
+
+
+def knee_users(users: list[int], latency: list[float | None], knee_pct: float) -> float | None:
+    """Users at which `latency` first exceeds the lightest stage's by knee_pct, interpolated linearly
+    between the stages around the crossing; None when it never does."""
+    points = [(u, v) for u, v in zip(users, latency, strict=True) if v is not None]
+    if len(points) < 2:
+        return None
+    threshold = points[0][1] * (1.0 + knee_pct / 100.0)
+    for (u0, v0), (u1, v1) in itertools.pairwise(points):
+        if v1 > threshold:
+            return float(np.interp(threshold, [v0, v1], [u0, u1])) if v1 > v0 else float(u1)
+    return None
+
+
+def stress_capacity(history: pd.DataFrame, phases: list[dict], limits: StressLimits,
+                    slo_p95: dict[str, float]) -> dict:
+    stages = [stage_figures(history, phase, limits, slo_p95) for phase in sorted(phases, key=lambda p: p["start"])]
+    judged = [stage for stage in stages if stage["judgeable"]]
+    if len(judged) < 2:
+        return {"status": "unjudgeable", "stages": stages, "limits": asdict(limits), "slo_p95_ms": slo_p95,
+                "sentences": [(f"only {len(judged)} stage(s) with at least {limits.min_requests} requests: "
+                              "a capacity needs two or more")]}
+    capacity, capacity_rps, first_breach = 0, None, None
+    for stage in stages:
+        if not stage["judgeable"] or stage["breaches"]:
+            first_breach = stage
+            break
+        capacity, capacity_rps = stage["users"], stage["throughput_rps"]
+    knee = knee_users([s["users"] for s in judged], [s["p50_ms"] for s in judged], limits.knee_pct)
+    peak = max(stage["users"] for stage in stages)
+    if first_breach is None:
+        capacity_sentence = (f"capacity at least {capacity} users ({capacity_rps} req/s): every stage met the SLOs, "
+                             "the limit is beyond the highest stage")
+    else:
+        capacity_sentence = (f"capacity {capacity} users ({capacity_rps} req/s): the SLOs broke at "
+                             f"{first_breach['users']} users ({'; '.join(first_breach['breaches'])})")
+    knee_sentence = (f"knee at {knee:.0f} users: median latency rose {limits.knee_pct:.0f}% above the lightest "
+                     f"stage's ({judged[0]['p50_ms']:.0f} ms)" if knee is not None else
+                     f"no knee up to {peak} users: median latency stayed within {limits.knee_pct:.0f}% "
+                     f"of the lightest stage's")
+    status = "pass" if capacity > 0 else "fail"
+    return {"status": status, "capacity_users": capacity, "capacity_rps": capacity_rps,
+            "capacity_reached": first_breach is not None, "knee_users": None if knee is None else round(knee, 1),
+            "peak_users": peak, "stages": stages, "slo_p95_ms": slo_p95, "limits": asdict(limits),
+            "sentences": [capacity_sentence, knee_sentence]}
+
+
+def compare_capacity(result: dict, baselines: list[dict], limits: StressLimits) -> dict:
+    """The run's capacity and knee against the baseline runs' medians: fewer users by more than
+    capacity_drop_pct fails (an unreached capacity counts as the highest stage, so runs of a
+    different peak are not compared)."""
+    if result["status"] == "unjudgeable":
+        return result
+    comparisons, status, sentences = {}, result["status"], list(result["sentences"])
+    for figure in ("capacity_users", "knee_users"):
+        values = [b.get(figure) for b in baselines if isinstance(b.get(figure), int | float)]
+        current = result.get(figure)
+        if not values or current is None:
+            comparisons[figure] = {"value": current, "baseline": None, "baseline_runs": len(values)}
+            continue
+        base = float(np.median(values))
+        change = (current - base) / base * 100.0 if base else None
+        worse = change is not None and change < -limits.capacity_drop_pct
+        comparisons[figure] = {"value": current, "baseline": base, "baseline_runs": len(values),
+                               "change_pct": None if change is None else round(change, 1), "outcome":
+                               "fail" if worse else "pass"}
+        if worse:
+            status = "fail"
+        sentences.append(f"{figure.replace('_', ' ')} {current:g} vs baseline {base:g} "
+                         f"({change:+.0f}%; fails below -{limits.capacity_drop_pct:.0f}%)" if change is not None
+                         else f"{figure.replace('_', ' ')} {current:g} vs baseline {base:g}")
+    return {**result, "status": status, "baseline": comparisons, "sentences": sentences}

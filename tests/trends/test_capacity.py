@@ -1,0 +1,69 @@
+"""Stress capacity and knee on staged series with a known knee and a known SLO breach."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from trend_data import START, aggregated_frame
+
+from gate.capacity import StressLimits, compare_capacity, knee_users, stress_capacity
+
+STAGE_S = 30
+USERS = [10, 20, 30, 40, 50, 60, 70, 80]
+
+
+def staged_history(knee: float = 40, slo_breach_at: int | None = 60, seed: int = 0) -> tuple[pd.DataFrame, list]:
+    """p50 flat at 100 ms up to `knee` users, then +10 ms per user; login p95 over its 1000 ms SLO from
+    `slo_breach_at` users on."""
+    rng = np.random.default_rng(seed)
+    p95, users, login = [], [], []
+    phases = []
+    for index, count in enumerate(USERS):
+        level = 100 + max(0.0, count - knee) * 10
+        p95 += list(level / 0.6 * (1 + rng.normal(0, 0.03, STAGE_S)))
+        users += [count] * STAGE_S
+        login += [1500.0 if slo_breach_at and count >= slo_breach_at else 400.0] * STAGE_S
+        phases.append({"name": f"stage {index + 1}: {count} users", "users": count,
+                       "start": START + index * STAGE_S, "end": START + (index + 1) * STAGE_S})
+    total = aggregated_frame(np.array(p95), users=np.array(users), rps=np.array(users) * 0.8)
+    logins = aggregated_frame(np.array(login), users=np.array(users), rps=0.5).assign(endpoint="POST /api/auth/login")
+    return pd.concat([total, logins], ignore_index=True), phases
+
+
+def test_capacity_is_the_last_stage_that_met_the_slos():
+    history, phases = staged_history(slo_breach_at=60)
+    result = stress_capacity(history, phases, StressLimits(), {"POST /api/auth/login": 1000.0})
+    assert result["capacity_users"] == 50
+    assert result["capacity_reached"] is True
+    assert "POST /api/auth/login p95 1500 ms > 1000 ms" in result["sentences"][0]
+
+
+def test_knee_is_found_where_latency_climbs():
+    history, phases = staged_history(knee=40, slo_breach_at=None)
+    result = stress_capacity(history, phases, StressLimits(knee_pct=50), {})
+    # p50 reaches 150 ms (100 + 50%) at 45 users: interpolated between the 40 and 50 user stages
+    assert abs(result["knee_users"] - 45) <= 2
+    assert result["capacity_users"] == 80 and result["capacity_reached"] is False
+
+
+def test_flat_latency_has_no_knee():
+    assert knee_users([10, 20, 30], [100.0, 102.0, 99.0], 50) is None
+
+
+def test_too_few_requests_cannot_be_judged():
+    history, phases = staged_history()
+    history = history.assign(requests=0)
+    result = stress_capacity(history, phases, StressLimits(), {})
+    assert result["status"] == "unjudgeable"
+
+
+def test_capacity_compared_with_the_baseline():
+    history, phases = staged_history(slo_breach_at=40)
+    result = stress_capacity(history, phases, StressLimits(), {"POST /api/auth/login": 1000.0})
+    assert result["capacity_users"] == 30
+    baselines = [{"capacity_users": 50, "knee_users": 45.0}, {"capacity_users": 50, "knee_users": 46.0}]
+    compared = compare_capacity(result, baselines, StressLimits(capacity_drop_pct=20))
+    assert compared["status"] == "fail"
+    assert compared["baseline"]["capacity_users"]["change_pct"] == -40.0
+    same = compare_capacity(result, [{"capacity_users": 30, "knee_users": result["knee_users"]}], StressLimits())
+    assert same["status"] == "pass"
