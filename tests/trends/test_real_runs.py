@@ -1,0 +1,29 @@
+"""The analyses on real scaled runs of the reference stack (tests/fixtures/trends, made by
+scripts/calibrate_trends.py and tests/fixtures/trends/build.py): what docs/trends.md reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from trend_data import FIXTURES, trends_command
+
+
+def analyse(tmp_path, fixture: str, kind: str):
+    folder = tmp_path / fixture
+    shutil.copytree(FIXTURES / fixture, folder)
+    done = trends_command(kind, "--run", str(folder))
+    return done, json.loads((folder / "trends.json").read_text())
+
+
+def test_unchanged_soak_is_not_drifting(tmp_path):
+    done, trends = analyse(tmp_path, "soak-unchanged", "soak")
+    assert done.returncode == 0, done.stdout
+    assert trends["latency"]["drifting"] is False and trends["memory"]["drifting"] is False
+
+
+def test_soak_with_an_injected_leak_is_drifting(tmp_path):
+    done, trends = analyse(tmp_path, "soak-leak", "soak")
+    assert done.returncode == 1, done.stdout
+    assert trends["memory"]["drifting"] is True
+    assert trends["memory"]["slope_per_hour"] > 500  # 20 KB x ~13 req/s is ~900 MB/hour
