@@ -179,63 +179,63 @@ def _json_default(value):
 # -- commands ---------------------------------------------------------------------------------------
 
 
-def _soak(args) -> int:
+def analyse_run(kind: str, run: str | Path, policy_path: str | None = DEFAULT_POLICY, out: str | Path | None = None,
+                baselines: list[str] | tuple[str, ...] = ()) -> dict:
+    """The in-process entry point (for `gate check` or the runner): analyses a soak, spike or stress
+    run folder, writes trends.json, trends.md and the PNGs into `out` (default the folder) and returns
+    the result with its `status` (pass/fail/unjudgeable), `sentences` and `markdown`. Raises
+    Unjudgeable when the folder cannot be analysed."""
     from gate import charts
-    from gate.drift import SoakLimits, soak_drift
 
-    folder = Path(args.run)
+    folder = Path(run)
+    out = Path(out or folder)
     facts = read_run_facts(folder)
     history = read_stats_history(folder)
-    memory = read_memory(folder)
-    limits = load_limits(args.policy, "soak", SoakLimits())
-    result = soak_drift(aggregated(history), memory, limits, (facts["started_at"], facts["stopped_at"]),
-                        facts["spawn_complete_at"])
-    out = Path(args.out or folder)
-    pictures = charts.soak_charts(aggregated(history), memory, result, out, facts["started_at"])
-    markdown = charts.soak_markdown(result, pictures)
-    write_report(out, "soak", {**result, "run": str(folder), "charts": pictures["png"]}, markdown)
-    _print(result["status"], [result["latency"]["sentence"], result["memory"]["sentence"]])
-    return EXIT_BY_STATUS[result["status"]]
+    if kind in ("spike", "stress") and not facts["phases"]:
+        raise Unjudgeable(f"{folder / METRICS_FILE} has no phases: not a run of the {kind} shape")
+    if kind == "soak":
+        from gate.drift import SoakLimits, soak_drift
+
+        memory = read_memory(folder)
+        result = soak_drift(aggregated(history), memory, load_limits(policy_path, "soak", SoakLimits()),
+                            (facts["started_at"], facts["stopped_at"]), facts["spawn_complete_at"])
+        result["sentences"] = [result["latency"]["sentence"], result["memory"]["sentence"]]
+        pictures = charts.soak_charts(aggregated(history), memory, result, out, facts["started_at"])
+        markdown = charts.soak_markdown(result, pictures)
+    elif kind == "spike":
+        from gate.recovery import SpikeLimits, spike_recovery
+
+        result = spike_recovery(aggregated(history), facts["phases"], load_limits(policy_path, "spike", SpikeLimits()))
+        pictures = charts.spike_charts(aggregated(history), facts["phases"], result, out, facts["started_at"])
+        markdown = charts.spike_markdown(result, pictures)
+    elif kind == "stress":
+        from gate.capacity import StressLimits, compare_capacity, stress_capacity
+
+        limits = load_limits(policy_path, "stress", StressLimits())
+        slo_p95 = endpoint_p95_limits(policy_path, history["endpoint"].unique())
+        result = stress_capacity(history, facts["phases"], limits, slo_p95)
+        if baselines:
+            result = compare_capacity(result, [_read_trends(path) for path in baselines], limits)
+        pictures = charts.stress_charts(result, out)
+        markdown = charts.stress_markdown(result, pictures)
+    else:
+        raise Unjudgeable(f"no trend analysis for {kind!r}: soak, spike or stress")
+    write_report(out, kind, {**result, "run": str(folder), "charts": pictures["png"]}, markdown)
+    return {**result, "markdown": markdown, "charts": pictures["png"]}
 
 
-def _spike(args) -> int:
-    from gate import charts
-    from gate.recovery import SpikeLimits, spike_recovery
-
-    folder = Path(args.run)
-    facts = read_run_facts(folder)
-    if not facts["phases"]:
-        raise Unjudgeable(f"{folder / METRICS_FILE} has no phases: not a run of the spike shape")
-    history = read_stats_history(folder)
-    limits = load_limits(args.policy, "spike", SpikeLimits())
-    result = spike_recovery(aggregated(history), facts["phases"], limits)
-    out = Path(args.out or folder)
-    pictures = charts.spike_charts(aggregated(history), facts["phases"], result, out, facts["started_at"])
-    markdown = charts.spike_markdown(result, pictures)
-    write_report(out, "spike", {**result, "run": str(folder), "charts": pictures["png"]}, markdown)
-    _print(result["status"], result["sentences"])
-    return EXIT_BY_STATUS[result["status"]]
+def _read_trends(path: str) -> dict:
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise Unjudgeable(f"baseline {path} cannot be read: {error}") from None
+    if not isinstance(document, dict) or document.get("kind") != "stress":
+        raise Unjudgeable(f"baseline {path} is not the trends.json of a stress run")
+    return document
 
 
-def _stress(args) -> int:
-    from gate import charts
-    from gate.capacity import StressLimits, compare_capacity, stress_capacity
-
-    folder = Path(args.run)
-    facts = read_run_facts(folder)
-    if not facts["phases"]:
-        raise Unjudgeable(f"{folder / METRICS_FILE} has no phases: not a run of the stress shape")
-    history = read_stats_history(folder)
-    limits = load_limits(args.policy, "stress", StressLimits())
-    slo_p95 = endpoint_p95_limits(args.policy, history["endpoint"].unique())
-    result = stress_capacity(history, facts["phases"], limits, slo_p95)
-    if args.baseline:
-        baselines = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.baseline]
-        result = compare_capacity(result, baselines, limits)
-    out = Path(args.out or folder)
-    pictures = charts.stress_charts(result, out)
-    markdown = charts.stress_markdown(result, pictures)
-    write_report(out, "stress", {**result, "run": str(folder), "charts": pictures["png"]}, markdown)
+def _analyse(args) -> int:
+    result = analyse_run(args.command, args.run, args.policy, args.out, tuple(getattr(args, "baseline", None) or ()))
     _print(result["status"], result["sentences"])
     return EXIT_BY_STATUS[result["status"]]
 
@@ -337,10 +337,10 @@ def _print(status: str, sentences: list[str]) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gate.trends", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, handler, help_text in (
-        ("soak", _soak, "latency and memory drift over a soak run"),
-        ("spike", _spike, "the spike's first minute and the time to recover"),
-        ("stress", _stress, "capacity and knee of a staged stress run"),
+    for name, help_text in (
+        ("soak", "latency and memory drift over a soak run"),
+        ("spike", "the spike's first minute and the time to recover"),
+        ("stress", "capacity and knee of a staged stress run"),
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--run", required=True, help="run folder, e.g. results/soak")
@@ -350,7 +350,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "stress":
             command.add_argument("--baseline", action="append",
                                  help="trends.json of a baseline stress run; repeat for several")
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=_analyse)
     history = commands.add_parser("history", help="nightly history: append a night, or find change points")
     history.add_argument("action", choices=("append", "analyze"))
     history.add_argument("--history", required=True, help="the history file (JSON lines), e.g. soak.jsonl")

@@ -87,7 +87,7 @@ def test_stress_uses_the_gate_policy_slos(tmp_path):
     trends = json.loads((folder / "trends.json").read_text())
     assert trends["capacity_users"] == 20 and trends["slo_p95_ms"]["POST /api/auth/login"] == 1000.0
     baseline = tmp_path / "baseline.json"
-    baseline.write_text(json.dumps({"capacity_users": 40, "knee_users": None}))
+    baseline.write_text(json.dumps({"kind": "stress", "capacity_users": 40, "knee_users": None}))
     done = trends_command("stress", "--run", str(folder), "--baseline", str(baseline), "--out", str(tmp_path / "o"))
     assert done.returncode == 1 and "capacity users 20 vs baseline 40" in done.stdout
 
