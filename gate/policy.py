@@ -45,7 +45,7 @@ class Statistics:
     suspicious_improvement: float = 5.0
     borderline_p: float = 0.005
     min_duration_fraction: float = 0.8
-    min_count_fraction: float = 0.5
+    min_count_fraction: float = 0.2
     run_shift_normalisation: bool = True
     run_shift_warn_pct: float = 25.0
     run_shift_fail_pct: float = 100.0
