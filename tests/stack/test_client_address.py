@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from stack_client import in_one_window
 
 from stack.app import create_app
 from stack.settings import Settings
@@ -30,6 +31,7 @@ async def login_statuses(peer: str, data_dir) -> list[int]:
 
 
 def test_a_remote_peer_cannot_choose_its_bucket(tmp_path):
+    in_one_window()
     assert asyncio.run(login_statuses("203.0.113.9", tmp_path)) == [401] * 10 + [429]
 
 

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 import requests
-from stack_client import ApiClient
+from stack_client import ApiClient, in_one_window
 from stack_commands import embedded_env, free_port, processes_mentioning, run_stack, start_stack
 
 from stack.sandbox import running_stack, service_storage
@@ -139,6 +139,7 @@ def test_workers_share_rate_limits_through_redis(tmp_path, services_env):
     ):
         api = ApiClient(stack)
         wrong = {"email": stack.accounts["user"]["email"], "password": "not-the-password"}
+        in_one_window()
         statuses = [api.post("/api/auth/login", json=wrong).status_code for _ in range(11)]
         assert statuses == [401] * 10 + [429], "ten per minute in total, whichever worker answers"
         assert_revocation_reaches_every_worker(stack)
