@@ -27,7 +27,7 @@ def test_parse_rules():
 @pytest.fixture(scope="module")
 def slowed_stack(tmp_path_factory):
     """An embedded stack like the session's, with /api/auth/me and the chat path slowed."""
-    injected = {"VOICEASSIST_INJECT_LATENCY": "GET /api/auth/me=+120ms; chat=+200ms"}
+    injected = {"VOICEASSIST_INJECT_LATENCY": "GET /api/auth/me=+400ms; chat=+600ms"}
     with running_stack("embedded", tmp_path_factory.mktemp("slowed"), injected, seed={"regular": 1}) as stack:
         yield stack
 
@@ -41,24 +41,30 @@ def median_ms(api: ApiClient, path: str, count: int = 9) -> float:
     return statistics.median(samples)
 
 
-def chat_ms(api: ApiClient) -> float:
+def first_chunk_ms(api: ApiClient) -> float:
     ws = api.websocket()
     try:
         json.loads(ws.recv())
         started = time.perf_counter()
         ws.send(json.dumps({"type": "message", "content": "warfarin monitoring"}))
-        assert receive_until_done(ws)[-1]["type"] == "message.done"
-        return (time.perf_counter() - started) * 1000
+        first = None
+        for frame in receive_until_done(ws):
+            if frame["type"] == "chunk" and first is None:
+                first = (time.perf_counter() - started) * 1000
+        assert first is not None, "the answer streamed"
+        return first
     finally:
         ws.close()
 
 
 def test_only_the_named_route_and_chat_are_slowed(slowed_stack, embedded_stack):
+    """Bounds that hold on a loaded machine: an injected sleep is a floor, and it is set well above
+    what an unslowed request takes even on a busy 2-core runner."""
     slowed, normal = ApiClient(slowed_stack), ApiClient(embedded_stack)
     slowed.login("user")
     normal.login("user")
-    assert median_ms(slowed, "/api/auth/me") - median_ms(normal, "/api/auth/me") >= 100
-    assert median_ms(slowed, "/api/conversations") < median_ms(slowed, "/api/auth/me") - 80
-    slow_chat = statistics.median(chat_ms(slowed) for _ in range(3))
-    normal_chat = statistics.median(chat_ms(normal) for _ in range(3))
-    assert slow_chat - normal_chat >= 170, (slow_chat, normal_chat)
+    assert median_ms(slowed, "/api/auth/me") >= 400
+    assert median_ms(normal, "/api/auth/me") < 400
+    assert median_ms(slowed, "/api/conversations") < 400, "other routes are not slowed"
+    assert statistics.median(first_chunk_ms(slowed) for _ in range(3)) >= 600
+    assert statistics.median(first_chunk_ms(normal) for _ in range(3)) < 600
