@@ -25,7 +25,8 @@ class SpikeLimits:
     max_recovery_s: float = 45.0  # recovering later than this fails; never recovering always fails
     first_minute_s: float = 60.0
     first_minute_failure_ratio: float = 0.05
-    first_minute_p95_ms: float = 5000.0
+    # a spike may be slow, not broken: beyond this a user's request has as good as timed out
+    first_minute_p95_ms: float = 10000.0
 
 
 def _phase(phases: list[dict], name: str) -> dict | None:
@@ -71,11 +72,16 @@ def spike_recovery(aggregated: pd.DataFrame, phases: list[dict], limits: SpikeLi
             "limits": asdict(limits)}
     frame = aggregated.dropna(subset=["p95"])
     times, p95 = frame["time"].to_numpy(float), frame["p95"].to_numpy(float)
-    # the pre-spike level: the steady phase's second half, once its users are all in
-    pre = frame[(times >= steady["start"] + (steady["end"] - steady["start"]) / 2) & (times <= steady["end"])]
+    # the pre-spike level: the steady phase once all its users are in and Locust's window no longer
+    # reaches back into their logins (at the shape's gentle 2 users/s that can be most of the phase)
+    spawned = frame[(frame["time"] >= steady["start"]) & (frame["users"] >= steady["users"])]["time"]
+    settled = (spawned.iloc[0] if len(spawned) else steady["end"]) + LOCUST_WINDOW_S
+    pre = frame[(times >= settled) & (times <= steady["end"])]
     if len(pre) < 3:
         return {"status": "unjudgeable", "sentences": [
-            f"only {len(pre)} latency values before the spike: lengthen the steady phase"], "limits": asdict(limits)}
+            (f"only {len(pre)} latency values in the steady phase after its users were in and the "
+            f"{LOCUST_WINDOW_S:.0f}-s window had settled: lengthen spike-warmup (it must exceed the base users' "
+            f"spawn time + {LOCUST_WINDOW_S + 3:.0f} s)")], "limits": asdict(limits)}
     level = float(pre["p95"].median())
     ceiling = level + max(level * limits.band_pct / 100.0, limits.band_floor_ms)
     first_end = min(spike["start"] + limits.first_minute_s, spike["end"])

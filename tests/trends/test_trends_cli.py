@@ -61,12 +61,13 @@ def test_policy_trends_section_overrides_the_limits(tmp_path):
 def test_spike_never_recovering_fails_and_recovering_passes(tmp_path):
     p95 = np.full(180, 200.0)
     p95[60:] = 900.0
-    folder = write_run_folder(tmp_path / "slow", [aggregated_frame(p95)], SPIKE_PHASES, profile="spike")
+    users = np.where((np.arange(180) >= 60) & (np.arange(180) < 90), 100, 50)
+    folder = write_run_folder(tmp_path / "slow", [aggregated_frame(p95, users=users)], SPIKE_PHASES, profile="spike")
     done = trends_command("spike", "--run", str(folder), "--policy", "/nonexistent.yml")
     assert done.returncode == 1 and "never recovered" in done.stdout
     assert (folder / "spike-recovery.png").is_file()
     p95[105:] = 200.0
-    folder = write_run_folder(tmp_path / "fine", [aggregated_frame(p95)], SPIKE_PHASES, profile="spike")
+    folder = write_run_folder(tmp_path / "fine", [aggregated_frame(p95, users=users)], SPIKE_PHASES, profile="spike")
     done = trends_command("spike", "--run", str(folder), "--policy", "/nonexistent.yml")
     assert done.returncode == 0, done.stdout
     assert json.loads((folder / "trends.json").read_text())["recovery_s"] == 15
