@@ -198,14 +198,15 @@ def _judgeable(comparison: EndpointComparison, record: EndpointRecord | None, pa
     """False (with a finding) when this endpoint cannot be compared in this run.
 
     An endpoint whose count dropped - fewer than `needed` (the policy's fraction of the baseline's
-    smallest run) and fewer than Poisson chance allows given the baseline's mean - makes the run
-    unjudgeable: the suite broke or stopped reaching it. One that is merely too rare this time (a task
-    of low weight) warns and is left out.
+    smallest run) and fewer than Poisson chance allows even at the baseline's smallest count - makes
+    the run unjudgeable: the suite broke or stopped reaching it. One that is merely too rare this time
+    (a task of low weight; task counts of a few users vary more than Poisson) warns and is left out.
     """
     name = comparison.endpoint
     count = record.num_requests if record else 0
     expected = float(np.mean([r.num_requests for r, _ in past])) if past else 0.0
-    dropped = bool(past) and count < needed and float(special.pdtr(count, expected)) < DROP_CHANCE
+    smallest = min((r.num_requests for r, _ in past), default=0)
+    dropped = bool(past) and count < needed and float(special.pdtr(count, smallest)) < DROP_CHANCE
     if dropped and not comparison.quarantined:
         findings.append(Finding("unjudgeable", "missing_endpoint" if count == 0 else "too_few_requests", name, None,
                                 f"{name} made {count} requests where the baseline made {expected:.0f} on average: "

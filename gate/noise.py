@@ -35,8 +35,9 @@ MIN_ENDPOINTS_FOR_SHIFT = 3
 # Only endpoints with at least this many requests in a run inform the run-wide shift and the pooled
 # spread: a p95 of 6 requests says little about the machine.
 MIN_REQUESTS_FOR_POOL = 20
-# An endpoint is compared net of the run-wide shift only if that at least halves its between-run spread.
-MOVER_MARGIN = 0.5
+# An endpoint is compared net of the run-wide shift only if that removes three quarters of its
+# between-run spread (a looser margin misclassified a steady endpoint on real runs and blinded its test).
+MOVER_MARGIN = 0.25
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,8 @@ def endpoints_that_move_together(history: list[tuple[dict[str, EndpointRecord], 
     Not every endpoint moves with the machine: a CPU-bound one swings with the runner's load, one that
     waits on a fixed upstream delay hardly does. Decided once per endpoint on the baseline alone (never
     on the run being judged), over p50, p95 and p99 together so the choice rests on three times the
-    evidence, and only when normalising at least halves the spread: choosing the smaller of two noisy
-    estimates would otherwise understate the noise.
+    evidence, and only when normalising removes three quarters of the spread: choosing the smaller of
+    two noisy estimates would otherwise understate the noise.
     """
     if not statistics.run_shift_normalisation or len(history) < 2:
         return set()

@@ -25,7 +25,7 @@ def history(tmp_path_factory):
 @pytest.mark.parametrize(("endpoint", "count", "severity"), [
     ("POST /api/admin/cache/clear", 0, "warn"),  # 2 per run in the baseline: 0 is chance
     ("GET /api/auth/me", 0, "unjudgeable"),  # 120 per run in the baseline: 0 is a broken run
-    ("GET /api/auth/me", 40, "unjudgeable"),
+    ("GET /api/auth/me", 15, "unjudgeable"),  # an eighth of its usual count
     ("GET /api/auth/me", 100, None),  # within chance of 120: judged
 ])
 def test_a_drop_blocks_the_verdict_and_rarity_only_warns(history, endpoint, count, severity):
