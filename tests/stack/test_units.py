@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stack.documents import CHUNK_WORDS, chunk, extension_of
@@ -44,6 +44,7 @@ def test_database_urls_map_onto_async_drivers(tmp_path):
         _database_url("mysql://x", tmp_path)
 
 
+@settings(deadline=None)  # a loaded CI runner must not turn a slow example into a failure
 @given(st.lists(st.from_regex(r"[a-z]{1,8}", fullmatch=True), max_size=1000))
 def test_chunks_cover_every_word_in_order_and_are_bounded(words):
     chunks = chunk(" ".join(words))
