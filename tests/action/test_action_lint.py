@@ -114,3 +114,21 @@ def test_the_fork_comment_workflow_never_checks_out_the_pull_request():
         if str(step.get("uses", "")).startswith("actions/checkout@"):
             assert "ref" not in step.get("with", {}), "the comment job must check out the default branch only"
             assert step["with"]["persist-credentials"] is False
+
+
+def test_the_action_finds_itself_through_the_environment_not_an_expression():
+    assert "github.action_path" not in ACTION.read_text()
+
+
+@pytest.mark.parametrize("path", [ACTION, *WORKFLOWS], ids=lambda path: path.name)
+def test_every_condition_and_expression_parses(path):
+    """A typo in an `if:` shows up only when that branch runs on GitHub; parse them all here."""
+    text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+    conditions = re.findall(r"^\s*(?:-\s+)?if:\s*(.+)$", text, re.MULTILINE)
+    folded = re.findall(r"^\s*if:\s*>-\n((?:\s{6,}.+\n)+)", text, re.MULTILINE)
+    expressions = [match.strip() for match in re.findall(r"\$\{\{(.*?)\}\}", text)]
+    assert conditions or expressions
+    for condition in [c for c in conditions if c.strip() != ">-"] + [" ".join(f.split()) for f in folded]:
+        harness.condition_holds(condition, {}, failed=False)
+    for expression in expressions:
+        harness.evaluate(expression, {})
