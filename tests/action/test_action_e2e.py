@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -293,3 +294,17 @@ def test_the_compose_stack_is_brought_up_waited_for_and_torn_down(quick_runner, 
     assert json.loads((results / "metrics.json").read_text())["target"]["stack_mode"] == "compose"
     assert sum(entry["num_requests"] for entry in json.loads((results / "stats.json").read_text())) > 0
     assert not port_answers(port) and processes_mentioning(f"--port {port}") == []
+
+
+def test_a_run_cut_short_by_timeout_minutes_is_invalid_and_leaves_nothing_running(quick_runner):
+    port = free_port()
+    run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "60s", "port": str(port),
+                            "timeout-minutes": "0.3", "fail-on": "regression", "comment": "off"},
+                           pull_request=None)
+    assert run.failed and run.outputs["verdict"] == "invalid" and run.outputs["exit-code"] == "2"
+    assert "took longer than 0.3 minutes" in run.step("run").log
+    results = run.outputs["results"]
+    time.sleep(1)  # SIGTERM is asynchronous
+    assert not port_answers(port), "the reference stack still answers"
+    assert processes_mentioning(f"{results}/") == [], "Locust left running"
+    assert run.step("Stop the stack").outcome == "success"
