@@ -180,15 +180,17 @@ def _json_default(value):
 
 
 def analyse_run(kind: str, run: str | Path, policy_path: str | None = DEFAULT_POLICY, out: str | Path | None = None,
-                baselines: list[str] | tuple[str, ...] = ()) -> dict:
+                baselines: list[str] | tuple[str, ...] = (), limits_path: str | None = None) -> dict:
     """The in-process entry point (for `gate check` or the runner): analyses a soak, spike or stress
     run folder, writes trends.json, trends.md and the PNGs into `out` (default the folder) and returns
     the result with its `status` (pass/fail/unjudgeable), `sentences` and `markdown`. Raises
-    Unjudgeable when the folder cannot be analysed."""
+    Unjudgeable when the folder cannot be analysed. The limits come from `limits_path`'s `trends:`
+    section, else the policy file's, else the defaults; the SLOs from the policy's rules."""
     from gate import charts
 
     folder = Path(run)
     out = Path(out or folder)
+    limits_path = limits_path or policy_path
     facts = read_run_facts(folder)
     history = read_stats_history(folder)
     if kind in ("spike", "stress") and not facts["phases"]:
@@ -197,7 +199,7 @@ def analyse_run(kind: str, run: str | Path, policy_path: str | None = DEFAULT_PO
         from gate.drift import SoakLimits, soak_drift
 
         memory = read_memory(folder)
-        result = soak_drift(aggregated(history), memory, load_limits(policy_path, "soak", SoakLimits()),
+        result = soak_drift(aggregated(history), memory, load_limits(limits_path, "soak", SoakLimits()),
                             (facts["started_at"], facts["stopped_at"]), facts["spawn_complete_at"])
         result["sentences"] = [result["latency"]["sentence"], result["memory"]["sentence"]]
         pictures = charts.soak_charts(aggregated(history), memory, result, out, facts["started_at"])
@@ -205,13 +207,13 @@ def analyse_run(kind: str, run: str | Path, policy_path: str | None = DEFAULT_PO
     elif kind == "spike":
         from gate.recovery import SpikeLimits, spike_recovery
 
-        result = spike_recovery(aggregated(history), facts["phases"], load_limits(policy_path, "spike", SpikeLimits()))
+        result = spike_recovery(aggregated(history), facts["phases"], load_limits(limits_path, "spike", SpikeLimits()))
         pictures = charts.spike_charts(aggregated(history), facts["phases"], result, out, facts["started_at"])
         markdown = charts.spike_markdown(result, pictures)
     elif kind == "stress":
         from gate.capacity import StressLimits, compare_capacity, stress_capacity
 
-        limits = load_limits(policy_path, "stress", StressLimits())
+        limits = load_limits(limits_path, "stress", StressLimits())
         slo_p95 = endpoint_p95_limits(policy_path, history["endpoint"].unique())
         result = stress_capacity(history, facts["phases"], limits, slo_p95)
         if baselines:
@@ -235,7 +237,8 @@ def _read_trends(path: str) -> dict:
 
 
 def _analyse(args) -> int:
-    result = analyse_run(args.command, args.run, args.policy, args.out, tuple(getattr(args, "baseline", None) or ()))
+    result = analyse_run(args.command, args.run, args.policy, args.out, tuple(getattr(args, "baseline", None) or ()),
+                         args.limits)
     _print(result["status"], result["sentences"])
     return EXIT_BY_STATUS[result["status"]]
 
@@ -272,7 +275,7 @@ def _history(args) -> int:
         print(f"appended night {record['date']} ({record['commit'][:12]}) to {args.history}: {count} nights")
         return EXIT_PASS
     records = history.read_history(Path(args.history))
-    settings = load_limits(args.policy, "history", ChangePointSettings())
+    settings = load_limits(args.limits or args.policy, "history", ChangePointSettings())
     result = find_history_change_points(records, settings)
     known = json.loads(Path(args.known).read_text(encoding="utf-8")) if args.known and Path(args.known).is_file() \
         else {"change_points": []}
@@ -346,6 +349,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--run", required=True, help="run folder, e.g. results/soak")
         command.add_argument("--policy", default=DEFAULT_POLICY,
                              help=f"policy file; its `trends:` section overrides the defaults (default {DEFAULT_POLICY})")
+        command.add_argument("--limits", help="a YAML file whose `trends:` section sets the limits (default: --policy's)")
         command.add_argument("--out", help="where to write trends.json, trends.md, PNGs (default: the run folder)")
         if name == "stress":
             command.add_argument("--baseline", action="append",
@@ -360,6 +364,7 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--known", help="analyze: change points already reported (a previous trends.json)")
     history.add_argument("--out", default=".", help="analyze: where to write trends.json, trends.md, PNGs")
     history.add_argument("--policy", default=DEFAULT_POLICY)
+    history.add_argument("--limits", help="a YAML file whose `trends: history:` section sets the detection")
     history.set_defaults(handler=_history)
     scrape = commands.add_parser("scrape", help="sample the target's /metrics process memory into memory.csv")
     scrape.add_argument("--url", required=True, help="e.g. http://127.0.0.1:8000/metrics")

@@ -53,6 +53,11 @@ def test_policy_trends_section_overrides_the_limits(tmp_path):
     policy.write_text("trends:\n  soak:\n    rss_mb_per_hour: 2000\n")
     done = trends_command("soak", "--run", str(soak_folder(tmp_path, mb_per_hour=900)), "--policy", str(policy))
     assert done.returncode == 0, done.stdout
+    limits = tmp_path / "trends.yml"
+    limits.write_text("trends:\n  soak:\n    rss_mb_per_hour: 50\n")
+    done = trends_command("soak", "--run", str(soak_folder(tmp_path, mb_per_hour=900)), "--policy", str(policy),
+                          "--limits", str(limits))
+    assert done.returncode == 1, done.stdout  # --limits wins over the policy's section
     policy.write_text("trends:\n  soak:\n    rss_mb_per_hr: 2000\n")
     done = trends_command("soak", "--run", str(soak_folder(tmp_path, mb_per_hour=900)), "--policy", str(policy))
     assert done.returncode == 2 and "unknown key(s) rss_mb_per_hr" in done.stdout
