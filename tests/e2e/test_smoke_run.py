@@ -6,6 +6,7 @@ pass: a target that does not answer.
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -24,10 +25,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# The stack's bcrypt at cost 10, not 12: the test is of the pipeline, and at cost 12 a login on
+# a busy 2-core machine can cross the seed's 1 s SLO by itself, which is the gate working, not a bug.
+STACK_ENV = {**os.environ, "VOICEASSIST_BCRYPT_ROUNDS": "10"}
+
+
 def entry_point(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
-    )
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, check=False, env=STACK_ENV)
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +92,15 @@ def test_every_step_of_the_user_is_timed_in_locusts_statistics(gated_run):
 def test_custom_metrics_are_written_for_the_gate(gated_run):
     _, results = gated_run
     metrics = json.loads((results / "metrics.json").read_text())
+    entries = {f"{e['method']} {e['name']}": e["num_requests"] for e in json.loads((results / "stats.json").read_text())}
     assert metrics["profile"] == "smoke"
     assert metrics["settings"]["users"] == 6 and metrics["settings"]["run_time_s"] == 20
     assert metrics["target"]["stack_mode"] == "embedded"
     counters = metrics["counters"]
     asked = counters["queries_with_citations"] + counters["queries_without_citations"]
-    assert counters["ws_connections"] >= asked > 0
+    assert asked == entries["POST /api/chat"] + entries["WS /api/realtime/ws message.done"] > 0
+    assert counters["ws_connections"] == entries["WS /api/realtime/ws connect"] > 0
+    assert counters["document_uploads"] == entries["POST /api/admin/kb/documents"] > 0
     assert counters["auth_failures"] == 0 and counters["ws_failures"] == 0
 
 
