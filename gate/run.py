@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from gate import Unjudgeable
 from gate.statistics import Histogram, bucket_width, histogram_from_buckets
 
@@ -282,11 +284,7 @@ def _parse_stats(stats: object, path: Path, window: tuple[float, float]) -> dict
             )
         _check_times(entry, where, num_requests, histogram, longest_ms, window)
         for counts, limit in (("num_reqs_per_sec", num_requests), ("num_fail_per_sec", num_failures)):
-            per_second = _mapping(entry[counts], f"{where}: {counts}")
-            total = 0
-            for second, count in per_second.items():
-                _second(second, f"{where}: {counts}", window)
-                total += _count(count, f"{where}: {counts}[{second!r:.20}]")
+            total = _per_second_total(_mapping(entry[counts], f"{where}: {counts}"), f"{where}: {counts}", window)
             if total != limit:
                 raise Unjudgeable(f"{where}: {counts} adds up to {total}, not the {limit} counted")
         endpoints[endpoint] = EndpointRecord(
@@ -297,6 +295,27 @@ def _parse_stats(stats: object, path: Path, window: tuple[float, float]) -> dict
             histogram=histogram,
         )
     return endpoints
+
+
+def _per_second_total(per_second: dict, where: str, window: tuple[float, float]) -> int:
+    """Checks Locust's {unix second: count} map (an hour holds 3,600 of them) and returns its total."""
+    counts = list(per_second.values())
+    if not all(type(count) is int for count in counts):  # bool, float, None: not a count
+        raise Unjudgeable(f"{where}: per-second counts should be whole numbers")
+    if not counts:
+        return 0
+    values = np.array(counts, dtype=object)
+    if min(counts) < 0 or max(counts) > MAX_COUNT:
+        raise Unjudgeable(f"{where}: a per-second count is out of range")
+    try:
+        seconds = np.array([float(second) for second in per_second], dtype=float)
+    except ValueError:
+        raise Unjudgeable(f"{where}: a per-second key is not a time") from None
+    started, stopped = window
+    if not (np.all(np.isfinite(seconds)) and seconds.min() >= started - CLOCK_SLACK_S
+            and seconds.max() <= stopped + CLOCK_SLACK_S):
+        raise Unjudgeable(f"{where}: a per-second time lies outside the run (files of another run?)")
+    return int(values.sum())
 
 
 def _buckets(response_times: object, where: str, longest_ms: float) -> dict[float, int]:

@@ -6,6 +6,7 @@ log scale: run-to-run swings on shared machines are multiplicative, and a ratio 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from math import floor, log
@@ -18,7 +19,7 @@ from scipy import special
 SMALLEST_MS = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: the noise model caches per histogram
 class Histogram:
     """Response times (ms, bucket centres, ascending, unique) and how many requests fell in each."""
 
@@ -102,6 +103,7 @@ def continuous_percentile(histogram: Histogram, quantile: float | np.ndarray) ->
     return float(value) if np.ndim(value) == 0 else value
 
 
+@functools.lru_cache(maxsize=8192)
 def percentile_log_variance(histogram: Histogram, quantile: float) -> float:
     """Sampling variance of log(percentile) within one run: the Maritz-Jarrett estimate.
 
