@@ -140,7 +140,9 @@ def load_policy(path: str | Path, profile: str) -> Policy:
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as error:
         raise PolicyError(f"{path}: cannot be read: {error}") from None
     reader = _Reader(str(path))
-    top = reader.mapping(root, {"schema", "statistics", "rules", "profiles"}, "policy")
+    # `trends:` (soak drift, spike recovery, stress capacity limits) belongs to gate/trends.py, which
+    # validates it; the verdict's reader only lets it through.
+    top = reader.mapping(root, {"schema", "statistics", "rules", "profiles", "trends"}, "policy")
     if "schema" not in top or reader.scalar(top["schema"]) != POLICY_SCHEMA:
         raise PolicyError(f"{path}:{reader.line(top.get('schema', root))}: schema must be {POLICY_SCHEMA}")
     statistics = reader.statistics(top.get("statistics"), Statistics())

@@ -102,3 +102,9 @@ def test_stress_and_spike_drop_the_absolute_limits_but_keep_the_baseline_compari
     login = load_policy(POLICY, profile).for_endpoint("POST /api/auth/login").metrics["p95"]
     assert login.limit is None and login.relative and login.severity == "fail"
     assert load_policy(POLICY, profile).for_endpoint("Aggregated").metrics["failure_ratio"].severity == "warn"
+
+
+def test_the_trends_section_of_gate_trends_is_let_through(tmp_path):
+    policy = tmp_path / "policy.yml"
+    policy.write_text("schema: 1\ntrends:\n  soak: {max_p95_slope_pct_per_hour: 10}\nrules: []\n")
+    assert load_policy(policy, "soak").rules == ()
