@@ -97,5 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cache,
         feature_flags,
     ):
+        if module is chat and not settings.rest_chat:
+            continue
         app.include_router(module.router)
     return app

@@ -61,6 +61,9 @@ class Settings:
     injected_latency: InjectedLatency = field(default_factory=InjectedLatency)
     injected_drift: DriftInjection = field(default_factory=DriftInjection)
     environment: str = "reference"
+    # the seed's REST POST /api/chat; off, the stack serves chat as the real gateway does: only
+    # over the realtime WebSocket (for testing clients that must work against the gateway)
+    rest_chat: bool = True
 
     @property
     def uses_services(self) -> bool:
@@ -89,4 +92,14 @@ class Settings:
             injected_latency=parse_injected_latency(env.get("VOICEASSIST_INJECT_LATENCY", "")),
             injected_drift=parse_drift_injection(env),
             environment=env.get("VOICEASSIST_ENVIRONMENT", "reference"),
+            rest_chat=_switch(env.get("VOICEASSIST_REST_CHAT", "on"), "VOICEASSIST_REST_CHAT"),
         )
+
+
+def _switch(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("on", "true", "1", "yes"):
+        return True
+    if lowered in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"{name}: expected on or off, not {value!r}")

@@ -42,7 +42,7 @@ def assert_master_equals_sum_of_workers(results: Path, workers: int) -> None:
 
 
 def test_master_and_two_workers_on_loopback(embedded_stack, tmp_path):
-    accounts = embedded_stack.data_dir.parent / "accounts.json"
+    accounts = embedded_stack.accounts_file
     port = free_port()
     common = ["--accounts-file", str(accounts), "--metrics-file", str(tmp_path / "metrics.json")]
     master = locust(
@@ -66,7 +66,7 @@ def test_master_and_two_workers_on_loopback(embedded_stack, tmp_path):
 def test_runner_forks_workers_with_processes(embedded_stack, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "scripts.run", "smoke", "--stack", "external", "--host", embedded_stack.base_url,
-         "--accounts", str(embedded_stack.data_dir.parent / "accounts.json"), "--processes", "2",
+         "--accounts", str(embedded_stack.accounts_file), "--processes", "2",
          "--users", "6", "--run-time", "20s", "--think-scale", "0.1", "--results", str(tmp_path), "--no-gate"],
         capture_output=True, text=True, timeout=300, check=False,
     )

@@ -51,7 +51,7 @@ def run_profile(stack, profile: str, results) -> tuple[list[dict], dict, str]:
     _, _, scale, users = EXPECTED[profile]
     command = [
         sys.executable, "-m", "scripts.run", profile, "--stack", "external", "--host", stack.base_url,
-        "--stack-mode", stack.mode, "--accounts", str(stack.data_dir.parent / "accounts.json"),
+        "--stack-mode", stack.mode, "--accounts", str(stack.accounts_file),
         "--scale", str(scale), "--run-time", "30s", "--think-scale", "0.05", "--results", str(results),
         "--no-gate",
     ]
@@ -90,3 +90,26 @@ def test_staged_profiles_record_their_phases(embedded_stack, tmp_path):
     spike = metrics["phases"][1]
     assert spike["users"] > metrics["phases"][0]["users"]
     assert spike["start"] < spike["end"]
+
+
+@pytest.fixture(scope="module")
+def gateway_like_stack(tmp_path_factory):
+    """The reference stack serving chat as the real gateway does: over the WebSocket only."""
+    from stack.sandbox import running_stack
+
+    with running_stack("embedded", tmp_path_factory.mktemp("gateway-like"),
+                       extra_env={"VOICEASSIST_REST_CHAT": "off"}) as stack:
+        yield stack
+
+
+def test_against_a_target_without_rest_chat_chat_goes_over_the_websocket(gateway_like_stack, tmp_path):
+    stats, metrics, _ = run_profile(gateway_like_stack, "smoke", tmp_path / "smoke")
+    by_key = {f"{e['method']} {e['name']}": e for e in stats}
+    assert metrics["target"]["chat_transport"] == "websocket"
+    assert "POST /api/chat" not in by_key
+    failures = {key: e["num_failures"] for key, e in by_key.items() if e["num_failures"]}
+    assert not failures, failures
+    # every user type's questions now arrive over the socket: far more answers than the one WebSocket user asks
+    asked = metrics["counters"]["queries_with_citations"] + metrics["counters"]["queries_without_citations"]
+    assert asked == by_key["WS /api/realtime/ws message.done"]["num_requests"] > 0
+    assert by_key["WS /api/realtime/ws connect"]["num_requests"] > metrics["user_classes"]["WebSocketUser"]
