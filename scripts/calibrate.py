@@ -74,6 +74,10 @@ def gate(results: Path, baseline: Path) -> tuple[int, list[dict], float]:
 
 
 def load(folder: Path, args, inject: str | None) -> None:
+    if (folder / "stats.json").is_file() and (folder / "metrics.json").is_file():
+        return  # collected by an earlier, interrupted calibration: runs are kept, only verdicts are redone
+    if args.judge_only:
+        raise SystemExit(f"--judge-only: no run in {folder}")
     env = dict(os.environ)
     env.pop("VOICEASSIST_INJECT_LATENCY", None)
     if inject:
@@ -94,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-time", default="30s")
     parser.add_argument("--port", type=int, default=8290)
     parser.add_argument("--out", type=Path, default=layout.RESULTS / "calibration")
+    parser.add_argument("--judge-only", action="store_true",
+                        help="gate the runs already in --out again (e.g. after changing the policy)")
     args = parser.parse_args(argv)
     profiles.parse_timespan(args.run_time)
     out = args.out.resolve()
