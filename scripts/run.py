@@ -155,21 +155,14 @@ def locust_command(
     return command
 
 
-def run_locust(
-    profile: Profile,
-    target: Target,
-    results: Path,
-    accounts: Path | None,
-    think_scale: float | None = None,
-    processes: int = 1,
-) -> None:
+def run_locust(command: list[str], profile: Profile, target: Target, results: Path) -> None:
+    """Run Locust to the end of the profile, showing progress; bounded by the run time plus a grace."""
     limit_s = profile.run_time_s + LOCUST_GRACE_S
     print(f"locust: {profile.name}, {profile.users} users at {profile.spawn_rate:g}/s for "
           f"{profile.run_time_s} s against {target.base_url}", flush=True)
     with (results / "locust.log").open("w") as log:
         process = subprocess.Popen(
-            locust_command(profile, target, results, accounts, think_scale, processes),
-            stdout=log, stderr=subprocess.STDOUT, cwd=layout.SUITE, start_new_session=True,
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=layout.SUITE, start_new_session=True,
         )
         started = time.monotonic()
         next_progress = started + PROGRESS_EVERY_S
@@ -265,7 +258,8 @@ def load_and_gate(args: argparse.Namespace, profile: Profile, results: Path, con
         try:
             check_target(target.base_url)
             accounts = args.accounts or (seed_accounts(profile, results) if target.pid_file else None)
-            run_locust(profile, target, results, accounts, args.think_scale, args.processes)
+            command = locust_command(profile, target, results, accounts, args.think_scale, args.processes)
+            run_locust(command, profile, target, results)
         finally:
             stop_reference_stack(target)
     except RunError as error:
