@@ -80,6 +80,16 @@ def _headline(verdict: dict) -> str:
     return "\n".join(lines)
 
 
+# Beyond a tenfold slowdown the figure only says "this run cannot resolve it": print that instead.
+DETECTABLE_CAP_PCT = 1000
+
+
+def _detectable(pct: float | None) -> str:
+    if not pct:
+        return "–"
+    return f"> +{DETECTABLE_CAP_PCT}%" if pct > DETECTABLE_CAP_PCT else f"+{pct:.0f}%"
+
+
 def _cell(text: str) -> str:
     """Text safe inside a markdown table cell."""
     return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
@@ -137,7 +147,7 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
             "p99 ms": _pair(metrics.get("p99")),
             "p95 change": _change(p95),
             "significance": _significance(p95),
-            "detectable": f"+{p95['detectable_pct']:.0f}%" if p95 and p95.get("detectable_pct") else "–",
+            "detectable": _detectable(p95.get("detectable_pct") if p95 else None),
             "p95 limit": _figure(p95.get("limit"), "ms") if p95 else "–",
             "failures": _figure(metrics["failure_ratio"]["value"], "ratio") if "failure_ratio" in metrics else "–",
             "verdict": STATUS_ICONS.get(endpoint["status"], endpoint["status"]),
@@ -243,7 +253,7 @@ def _metric_details(verdict: dict) -> str:
                 "bar": f"{metric['threshold_pct']:.0f}%" if metric.get("threshold_pct") is not None else "–",
                 "p": f"{metric['p_value']:.2g}" if metric.get("p_value") is not None else "–",
                 "p adj.": f"{metric['p_adjusted']:.2g}" if metric.get("p_adjusted") is not None else "–",
-                "detectable": f"{metric['detectable_pct']:.0f}%" if metric.get("detectable_pct") else "–",
+                "detectable": _detectable(metric.get("detectable_pct")),
                 "limit": _figure(metric.get("limit"), metric["unit"]),
                 "severity": metric["severity"],
                 "outcome": metric["outcome"],
