@@ -242,7 +242,7 @@ def test_a_wrong_input_value_stops_the_action_before_it_starts_anything(quick_ru
 def test_the_command_stack_is_started_waited_for_and_stopped(quick_runner):
     port = free_port()
     serve = f"{sys.executable} -m stack serve --host 127.0.0.1 --port {port}"
-    run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "8s", "stack": "command",
+    run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "5s", "stack": "command",
                             "start-command": serve, "base-url": f"http://127.0.0.1:{port}",
                             "fail-on": "never", "comment": "off"}, pull_request=None)
     assert run.step("target").outcome == "success", run.step("target").log
@@ -264,7 +264,7 @@ def test_the_reference_stack_uses_the_jobs_postgresql_and_redis_when_the_job_pro
     port = free_port()
     with sandbox.service_storage("action", postgres, redis_url) as services:
         quick_runner.env.update(services)
-        run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "8s", "port": str(port),
+        run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "5s", "port": str(port),
                                 "fail-on": "never", "comment": "off"}, pull_request=None)
     results = Path(run.outputs["results"])
     assert json.loads((results / "metrics.json").read_text())["target"]["stack_mode"] == "services", run.log[-3000:]
@@ -282,7 +282,7 @@ def test_the_compose_stack_is_brought_up_waited_for_and_torn_down(quick_runner, 
         "PATH": f"{FIXTURES / 'fake-docker'}:{os.environ['PATH']}", "FAKE_DOCKER_STATE": str(state),
         "FAKE_DOCKER_PORT": str(port), "FAKE_DOCKER_PYTHON": sys.executable,
     })
-    run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "8s", "stack": "compose",
+    run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "5s", "stack": "compose",
                             "compose-file": "deploy/compose.yml", "base-url": f"http://127.0.0.1:{port}",
                             "fail-on": "never", "comment": "off"}, pull_request=None)
     assert run.step("target").outcome == "success", run.step("target").log
@@ -299,10 +299,10 @@ def test_the_compose_stack_is_brought_up_waited_for_and_torn_down(quick_runner, 
 def test_a_run_cut_short_by_timeout_minutes_is_invalid_and_leaves_nothing_running(quick_runner):
     port = free_port()
     run = quick_runner.run({"profile": "smoke", "users": "2", "run-time": "60s", "port": str(port),
-                            "timeout-minutes": "0.3", "fail-on": "regression", "comment": "off"},
+                            "timeout-minutes": "0.2", "fail-on": "regression", "comment": "off"},
                            pull_request=None)
     assert run.failed and run.outputs["verdict"] == "invalid" and run.outputs["exit-code"] == "2"
-    assert "took longer than 0.3 minutes" in run.step("run").log
+    assert "took longer than 0.2 minutes" in run.step("run").log
     results = run.outputs["results"]
     time.sleep(1)  # SIGTERM is asynchronous
     assert not port_answers(port), "the reference stack still answers"
