@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from gate.drift import LOCUST_WINDOW_S
+
 
 @dataclass(frozen=True)
 class StressLimits:
@@ -27,9 +29,16 @@ class StressLimits:
 
 
 def stage_figures(history: pd.DataFrame, phase: dict, limits: StressLimits, slo_p95: dict[str, float]) -> dict:
-    """One stage's throughput, failures and latencies over its judged second part, and its SLO breaches."""
-    begin = phase["start"] + limits.settle_fraction * (phase["end"] - phase["start"])
-    rows = history[(history["time"] >= begin) & (history["time"] < phase["end"])]  # the end is the next stage's
+    """One stage's throughput, failures and latencies over its judged part, and its SLO breaches."""
+    stage = history[(history["time"] >= phase["start"]) & (history["time"] < phase["end"])]  # end: the next's
+    total = stage[stage["endpoint"] == "Aggregated"]
+    # judged: once the stage's new users are in and Locust's window no longer holds their logins
+    # (a login burst says how fast users arrive, not what load the service carries), and never
+    # before settle_fraction of the stage
+    spawned = total.loc[total["users"] >= phase["users"], "time"]
+    begin = max(phase["start"] + limits.settle_fraction * (phase["end"] - phase["start"]),
+                (spawned.iloc[0] if len(spawned) else phase["end"]) + LOCUST_WINDOW_S)
+    rows = stage[stage["time"] >= begin]
     total = rows[rows["endpoint"] == "Aggregated"]
     span = float(total["time"].iloc[-1] - total["time"].iloc[0]) if len(total) >= 2 else 0.0
     requests = int(total["requests"].iloc[-1] - total["requests"].iloc[0]) if span else 0
@@ -40,6 +49,11 @@ def stage_figures(history: pd.DataFrame, phase: dict, limits: StressLimits, slo_
         "throughput_rps": round(requests / span, 2) if span else None,
         "failure_ratio": round(failures / requests, 5) if requests else None,
         "p50_ms": _median(total["p50"]), "p95_ms": _median(total["p95"]),
+        "judged_from": begin,
+        # each endpoint's median latency: the knee compares endpoints with themselves, since the
+        # Aggregated median jumps with the request mix between fast and slow endpoints
+        "endpoint_p50_ms": {endpoint: value for endpoint, group in rows[rows["endpoint"] != "Aggregated"]
+                            .groupby("endpoint") if (value := _median(group["p50"])) is not None},
     }
     breaches = []
     if requests < limits.min_requests:
@@ -62,6 +76,18 @@ def stage_figures(history: pd.DataFrame, phase: dict, limits: StressLimits, slo_
 def _median(values: pd.Series) -> float | None:
     values = values.dropna()
     return float(values.median()) if len(values) else None
+
+
+def latency_index(stages: list[dict]) -> list[float | None]:
+    """Per stage, the median over endpoints of each endpoint's median latency relative to its own in the
+    lightest stage (1.0 there): how much slower the same requests got, whatever the mix."""
+    reference = stages[0]["endpoint_p50_ms"] if stages else {}
+    index = []
+    for stage in stages:
+        ratios = [value / reference[endpoint] for endpoint, value in stage["endpoint_p50_ms"].items()
+                  if reference.get(endpoint)]
+        index.append(float(np.median(ratios)) if ratios else None)
+    return index
 
 
 def knee_users(users: list[int], latency: list[float | None], knee_pct: float) -> float | None:
@@ -91,7 +117,10 @@ def stress_capacity(history: pd.DataFrame, phases: list[dict], limits: StressLim
             first_breach = stage
             break
         capacity, capacity_rps = stage["users"], stage["throughput_rps"]
-    knee = knee_users([s["users"] for s in judged], [s["p50_ms"] for s in judged], limits.knee_pct)
+    index = latency_index(judged)
+    for stage, value in zip(judged, index, strict=True):
+        stage["latency_index"] = None if value is None else round(value, 3)
+    knee = knee_users([s["users"] for s in judged], index, limits.knee_pct)
     peak = max(stage["users"] for stage in stages)
     if first_breach is None:
         capacity_sentence = (f"capacity at least {capacity} users ({capacity_rps} req/s): every stage met the SLOs, "
@@ -99,10 +128,10 @@ def stress_capacity(history: pd.DataFrame, phases: list[dict], limits: StressLim
     else:
         capacity_sentence = (f"capacity {capacity} users ({capacity_rps} req/s): the SLOs broke at "
                              f"{first_breach['users']} users ({'; '.join(first_breach['breaches'])})")
-    knee_sentence = (f"knee at {knee:.0f} users: median latency rose {limits.knee_pct:.0f}% above the lightest "
-                     f"stage's ({judged[0]['p50_ms']:.0f} ms)" if knee is not None else
-                     f"no knee up to {peak} users: median latency stayed within {limits.knee_pct:.0f}% "
-                     f"of the lightest stage's")
+    knee_sentence = (f"knee at {knee:.0f} users: the endpoints' median latencies rose {limits.knee_pct:.0f}% "
+                     f"above the lightest stage's ({judged[0]['users']} users)" if knee is not None else
+                     f"no knee up to {peak} users: the endpoints' median latencies stayed within "
+                     f"{limits.knee_pct:.0f}% of the lightest stage's")
     status = "pass" if capacity > 0 else "fail"
     return {"status": status, "capacity_users": capacity, "capacity_rps": capacity_rps,
             "capacity_reached": first_breach is not None, "knee_users": None if knee is None else round(knee, 1),

@@ -27,7 +27,10 @@ def staged_history(knee: float = 40, slo_breach_at: int | None = 60, seed: int =
                        "start": START + index * STAGE_S, "end": START + (index + 1) * STAGE_S})
     total = aggregated_frame(np.array(p95), users=np.array(users), rps=np.array(users) * 0.8)
     logins = aggregated_frame(np.array(login), users=np.array(users), rps=0.5).assign(endpoint="POST /api/auth/login")
-    return pd.concat([total, logins], ignore_index=True), phases
+    # two more endpoints, three times apart, slowing alike: the knee compares each with itself
+    health = aggregated_frame(np.array(p95) / 3, users=np.array(users), rps=1).assign(endpoint="GET /health")
+    me = aggregated_frame(np.array(p95), users=np.array(users), rps=1).assign(endpoint="GET /api/auth/me")
+    return pd.concat([total, logins, health, me], ignore_index=True), phases
 
 
 def test_capacity_is_the_last_stage_that_met_the_slos():
@@ -44,6 +47,15 @@ def test_knee_is_found_where_latency_climbs():
     # p50 reaches 150 ms (100 + 50%) at 45 users: interpolated between the 40 and 50 user stages
     assert abs(result["knee_users"] - 45) <= 2
     assert result["capacity_users"] == 80 and result["capacity_reached"] is False
+
+
+def test_knee_ignores_a_changing_request_mix():
+    """The Aggregated median jumps when the mix moves between fast and slow endpoints; the knee does not."""
+    history, phases = staged_history(knee=1000, slo_breach_at=None)  # no endpoint gets slower
+    swing = (history["endpoint"] == "Aggregated") & (history["users"] == 30)
+    history.loc[swing, "p50"] *= 3  # mostly slow endpoints in this stage's windows
+    result = stress_capacity(history, phases, StressLimits(knee_pct=50), {})
+    assert result["knee_users"] is None
 
 
 def test_flat_latency_has_no_knee():
