@@ -371,11 +371,13 @@ def run_job(
     runner_temp: Path,
     github: Mapping[str, Any] | None = None,
     inputs: Mapping[str, str] | None = None,
+    needs: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     stubs: Mapping[str, Callable[[StepResult], None]] | None = None,
     step_timeout_s: float = 600,
 ) -> JobRun:
-    """Run one job of a workflow: its `if:`, workflow and job `env:`, its steps (`run:` steps with
+    """Run one job of a workflow (`needs` holds the earlier jobs' result and outputs): its `if:`,
+    workflow and job `env:`, its steps (`run:` steps with
     the default shell `bash -e {0}` unless they name one), `uses: ./` through run_action (on the
     action.yml in the workspace), other `uses:` stubbed. No services, matrix or containers."""
     workflow = yaml.safe_load(workflow_file.read_text(encoding="utf-8"))
@@ -383,7 +385,7 @@ def run_job(
     github_context = _github_context(workspace, github)
     base_env = _runner_env(workspace, runner_temp, github_context, env, None)
     contexts: dict[str, Any] = {"github": github_context, "runner": _runner_context(runner_temp), "steps": {},
-                                "env": base_env, "inputs": dict(inputs or {})}
+                                "env": base_env, "inputs": dict(inputs or {}), "needs": dict(needs or {})}
     if not condition_holds(job.get("if"), contexts, failed=False):
         return JobRun(skipped=True)
     for scope in (workflow.get("env") or {}, job.get("env") or {}):
