@@ -27,3 +27,23 @@ def test_soak_with_an_injected_leak_is_drifting(tmp_path):
     assert done.returncode == 1, done.stdout
     assert trends["memory"]["drifting"] is True
     assert trends["memory"]["slope_per_hour"] > 500  # 20 KB x ~13 req/s is ~900 MB/hour
+
+
+def test_soak_with_latency_growing_over_time_is_drifting(tmp_path):
+    done, trends = analyse(tmp_path, "soak-latency", "soak")
+    assert done.returncode == 1, done.stdout
+    assert trends["latency"]["drifting"] is True
+    assert trends["latency"]["slope_per_hour"] > 600  # 20 ms/min injected is 1200 ms/hour
+
+
+def test_spike_on_the_reference_stack_recovers(tmp_path):
+    done, trends = analyse(tmp_path, "spike-natural", "spike")
+    assert done.returncode == 0, done.stdout
+    assert trends["recovered"] and trends["recovery_s"] <= 15
+    assert any(sentence.startswith("recovered ") for sentence in trends["sentences"])
+
+
+def test_spike_with_injected_slow_recovery_fails(tmp_path):
+    done, trends = analyse(tmp_path, "spike-slow-recovery", "spike")
+    assert done.returncode == 1, done.stdout
+    assert trends["recovered"] is False
