@@ -69,11 +69,25 @@ def find_history_change_points(records: list[dict], settings: ChangePointSetting
                 "direction": "worse" if worse else "better",
             })
     change_points.sort(key=lambda c: (c["index"], c["series"]))
-    sentences = [f"{c['series']}: {c['change_pct']:+.1f}% ({c['direction']}) from night {c['night']}, "
-                 f"commits {c['commit_range'][0][:12]}..{c['commit_range'][1][:12]} (p={c['p_value']:.1g})"
-                 for c in change_points] or [f"no change point in {len(records)} nights"]
+    sentences = night_sentences(change_points) or [f"no change point in {len(records)} nights"]
     return {"status": "pass", "nights": len(records), "change_points": change_points,
             "settings": asdict(settings), "sentences": sentences}
+
+
+def night_sentences(change_points: list[dict], shown: int = 3) -> list[str]:
+    """One line per night with change points (a regression moves many series at once): the night,
+    the commit range, the Aggregated series first, then how many more."""
+    lines = []
+    for index in sorted({point["index"] for point in change_points}):
+        points = sorted((p for p in change_points if p["index"] == index),
+                        key=lambda p: (not p["series"].startswith("Aggregated"), p["series"]))
+        first, last = points[0]["commit_range"]
+        worse = sum(p["direction"] == "worse" for p in points)
+        named = ", ".join(f"{p['series']} {p['change_pct']:+.1f}%" for p in points[:shown])
+        more = f" and {len(points) - shown} more series" if len(points) > shown else ""
+        lines.append(f"night {points[0]['night'][:10]} (commits {first[:12]}..{last[:12]}): {named}{more}; "
+                     f"{worse} of {len(points)} for the worse")
+    return lines
 
 
 def new_change_points(found: list[dict], known: list[dict], tolerance: int = 1) -> list[dict]:
