@@ -100,6 +100,11 @@ def _record(args) -> int:
     for folder in args.run:
         run = read_run(folder)
         check_judgeable(run, args.profile)
+        if not run.errors_known:
+            # Locust writes its failures CSV when it finishes; without it the run was cut short, and
+            # a baseline must know its error classes (new ones are called out against it)
+            raise Unjudgeable(f"{folder} has no locust_failures.csv: Locust did not finish this run; "
+                              "record from complete runs")
         runs.append(run)
     if args.keep < 1:
         raise Unjudgeable("--keep must be at least 1")

@@ -208,3 +208,22 @@ def test_a_one_run_baseline_says_its_spread_is_assumed(check, tmp_path):
     done, _, summary = check("pass", baseline=out)
     assert done.returncode == 0, done.stdout
     assert "spread is assumed, not measured" in summary
+
+
+def test_record_refuses_a_run_that_locust_did_not_finish(tmp_path):
+    """A SIGTERM'd Locust still writes stats.json and metrics.json, but not its failures CSV."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = Path(__file__).parent.parent / "fixtures" / "gate"
+    candidates = [p for p in source.iterdir() if (p / "locust_failures.csv").is_file() and (p / "stats.json").is_file()]
+    run = tmp_path / "cut-short"
+    shutil.copytree(candidates[0], run)
+    (run / "locust_failures.csv").unlink()
+    done = subprocess.run([sys.executable, "-m", "gate", "record", "--profile", "smoke", "--run", str(run),
+                           "--out", str(tmp_path / "baseline.json")], capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert "locust_failures.csv" in done.stdout + done.stderr
+    assert not (tmp_path / "baseline.json").exists()
