@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from gate import Unjudgeable
 from gate.history import history_series, worse_direction
 
 
@@ -30,7 +31,11 @@ class ChangePointSettings:
 def find_change_points(values: list[float | None], settings: ChangePointSettings) -> list[dict]:
     """Change points of one series: index (the first night after the shift), p-value, the means before
     and after, and the relative change."""
-    from otava.analysis import compute_change_points, fill_missing
+    try:
+        from otava.analysis import compute_change_points, fill_missing
+    except ImportError:
+        raise Unjudgeable("Apache Otava is not installed: pip install --no-deps apache-otava==0.8.0 "
+                          "(its analysis needs only numpy and scipy; docs/trends.md says why --no-deps)") from None
 
     series = list(values)
     if all(value is None for value in series):

@@ -116,6 +116,7 @@ def test_broken_input_is_exit_2_with_one_line(tmp_path, damage):
 
 
 def test_history_append_and_analyze(tmp_path):
+    pytest.importorskip("otava.analysis", reason="apache-otava is not installed (pip install --no-deps apache-otava)")
     history = tmp_path / "soak.jsonl"
     for record in synthetic_history(120, ((40, 0.20), (85, 0.15)), seed=2):
         append_record(history, record)
