@@ -75,8 +75,8 @@ def gate(results: Path, baseline: Path) -> tuple[int, list[dict], float]:
 
 
 def load(folder: Path, args, inject: str | None) -> None:
-    if all((folder / name).is_file() for name in ("stats.json", "metrics.json", "locust_failures.csv")):
-        return  # collected by an earlier calibration (Locust writes its CSVs last): only verdicts are redone
+    if all((folder / name).is_file() for name in ("stats.json", "metrics.json", "report.html")):
+        return  # collected by an earlier calibration (the HTML report is written last): only verdicts redone
     if args.judge_only:
         raise SystemExit(f"--judge-only: no run in {folder}")
     env = dict(os.environ)
