@@ -143,7 +143,7 @@ ALWAYS_STEPS = ("Write the job summary", "Comment on the pull request", "Upload 
 @pytest.mark.parametrize(("name", "exit_code", "verdict"), [("A", "2", "invalid"), ("B", "1", "regression"),
                                                             ("C", "0", "pass")])
 def test_each_run_sets_its_verdict_and_the_final_steps_always_run(three_runs, name, exit_code, verdict):
-    runs, _, _, results = three_runs
+    runs, _, runner, results = three_runs
     run = runs[name]
     assert run.outputs["exit-code"] == exit_code, run.log[-6000:]
     assert run.outputs["verdict"] == verdict
@@ -153,6 +153,7 @@ def test_each_run_sets_its_verdict_and_the_final_steps_always_run(three_runs, na
         assert run.step(step).outcome == "success", f"{step}: {run.step(step).log[-2000:]}"
     assert run.outputs["results"] == str(results)
     assert run.outputs["summary"] == str(results / "summary.md")
+    assert run.outputs["python"] == str(runner.temp / "perf-gate-venv" / "bin" / "python")
 
 
 @pytest.mark.parametrize("name", ["A", "B", "C"])
