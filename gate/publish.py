@@ -1,10 +1,8 @@
-"""Publishing the verdict: verdict.json and summary.md next to the run, the job summary, and (the
-seam for) the sticky pull-request comment. The only stage allowed to touch the network.
+"""Publishing the verdict: verdict.json and summary.md next to the run, and the job summary.
 
-The sticky comment is not written here yet. Whoever adds it should implement
-`post_sticky_comment(summary, repository, issue_number, token)`: list every page of
-GET /repos/{repository}/issues/{issue_number}/comments, find the comment that contains
-render.MARKER for the profile, PATCH it or POST a new one; the summary already fits 65,536 characters.
+The sticky pull-request comment, the one stage that touches the network, is `gate/pr_comment.py`
+(`post_sticky_comment`): it finds the comment carrying render.MARKER for the profile across every
+page of comments and updates it in place.
 """
 
 from __future__ import annotations

@@ -166,16 +166,19 @@ def run_locust(command: list[str], profile: Profile, target: Target, results: Pa
         )
         started = time.monotonic()
         next_progress = started + PROGRESS_EVERY_S
-        while process.poll() is None:
-            now = time.monotonic()
-            if now - started > limit_s:
+        try:
+            while process.poll() is None:
+                now = time.monotonic()
+                if now - started > limit_s:
+                    raise RunError(f"Locust did not finish within {limit_s} s; see {results / 'locust.log'}")
+                if now >= next_progress:
+                    print(progress_line(results, now - started, profile.run_time_s), flush=True)
+                    next_progress += PROGRESS_EVERY_S
+                time.sleep(0.5)
+        finally:
+            if process.poll() is None:  # timed out, interrupted or terminated: leave no load behind
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-                raise RunError(f"Locust did not finish within {limit_s} s; see {results / 'locust.log'}")
-            if now >= next_progress:
-                print(progress_line(results, now - started, profile.run_time_s), flush=True)
-                next_progress += PROGRESS_EVERY_S
-            time.sleep(0.5)
     if process.returncode != 0:
         raise RunError(f"Locust exited with code {process.returncode}: {last_line(results / 'locust.log')}")
 
@@ -323,14 +326,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class Terminated(Exception):
+    """SIGTERM (a CI timeout, a cancelled job): unwind like an interrupt so the stack is stopped."""
+
+
+def _terminate(_signum, _frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return run_profile(args)
     except (RunError, ProfileError) as error:
         print(f"perf-gate: cannot judge this run: {error}", file=sys.stderr, flush=True)
         return UNJUDGEABLE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         print("perf-gate: interrupted; the run cannot be judged", file=sys.stderr)
         return UNJUDGEABLE
 

@@ -52,3 +52,33 @@ def test_a_run_that_breaks_before_the_gate_still_gets_a_report(tmp_path):
     verdict = json.loads((tmp_path / "verdict.json").read_text())
     assert verdict["exit_code"] == 2 and "127.0.0.1:9/health" in verdict["reason"]
     assert "CANNOT JUDGE" in (tmp_path / "summary.md").read_text()
+
+
+def test_a_terminated_runner_stops_locust_and_the_stack(tmp_path):
+    """A CI timeout sends SIGTERM: no load generator and no stack may outlive the runner."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    results = tmp_path / "smoke"
+    runner = subprocess.Popen([sys.executable, "-m", "scripts.run", "smoke", "--run-time", "60s", "--users", "2",
+                               "--port", str(port), "--results", str(results), "--no-gate"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not (results / "locust_stats.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert (results / "locust_stats.csv").exists(), "the load never started"
+    stack_pid = int((results / "stack.pid").read_text().split()[0])
+    runner.send_signal(signal.SIGTERM)
+    _, stderr = runner.communicate(timeout=60)
+    assert runner.returncode == run.UNJUDGEABLE and "interrupted" in stderr
+    time.sleep(1)
+    leftovers = subprocess.run(["pgrep", "-f", str(results)], capture_output=True, text=True, check=False).stdout
+    assert not leftovers.strip(), f"processes left running: {leftovers}"
+    assert not Path(f"/proc/{stack_pid}").exists(), "the stack outlived the runner"
