@@ -93,7 +93,8 @@ def read_run_facts(folder: Path) -> dict:
         raise Unjudgeable(f"{path} is not valid JSON: {error}") from None
     if not isinstance(metrics, dict):
         raise Unjudgeable(f"{path} should be an object")
-    facts = {"profile": metrics.get("profile"), "settings": metrics.get("settings") or {}}
+    facts = {"profile": metrics.get("profile"), "settings": metrics.get("settings") or {},
+             "cpu_warning": metrics.get("cpu_warning") is True}
     for key in ("started_at", "stopped_at", "spawn_complete_at"):
         value = metrics.get(key)
         facts[key] = _unix(value, f"{path}: {key}") if value else None
@@ -192,6 +193,9 @@ def analyse_run(kind: str, run: str | Path, policy_path: str | None = DEFAULT_PO
     out = Path(out or folder)
     limits_path = limits_path or policy_path
     facts = read_run_facts(folder)
+    if facts["cpu_warning"]:
+        raise Unjudgeable(f"the load generator saturated its CPU during {folder} (Locust's CPU warning): its "
+                          "latencies are untrustworthy; rerun with fewer users or more --processes")
     history = read_stats_history(folder)
     if kind in ("spike", "stress") and not facts["phases"]:
         raise Unjudgeable(f"{folder / METRICS_FILE} has no phases: not a run of the {kind} shape")

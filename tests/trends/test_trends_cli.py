@@ -98,7 +98,7 @@ def test_stress_uses_the_gate_policy_slos(tmp_path):
     assert done.returncode == 1 and "capacity users 20 vs baseline 40" in done.stdout
 
 
-@pytest.mark.parametrize("damage", ["no-folder", "garbage-csv", "no-phases", "bad-json"])
+@pytest.mark.parametrize("damage", ["no-folder", "garbage-csv", "no-phases", "bad-json", "cpu-warning"])
 def test_broken_input_is_exit_2_with_one_line(tmp_path, damage):
     folder = write_run_folder(tmp_path / "run", [aggregated_frame(np.full(60, 200.0))], SPIKE_PHASES)
     if damage == "no-folder":
@@ -107,6 +107,9 @@ def test_broken_input_is_exit_2_with_one_line(tmp_path, damage):
         (folder / "locust_stats_history.csv").write_text("\x00\x01 not a csv\n")
     elif damage == "no-phases":
         write_run_folder(folder, [aggregated_frame(np.full(60, 200.0))], [])
+    elif damage == "cpu-warning":
+        metrics = json.loads((folder / "metrics.json").read_text())
+        (folder / "metrics.json").write_text(json.dumps({**metrics, "cpu_warning": True}))
     else:
         (folder / "metrics.json").write_text("{truncated")
     done = trends_command("spike", "--run", str(folder))
