@@ -133,10 +133,13 @@ def stress_capacity(history: pd.DataFrame, phases: list[dict], limits: StressLim
                      f"no knee up to {peak} users: the endpoints' median latencies stayed within "
                      f"{limits.knee_pct:.0f}% of the lightest stage's")
     status = "pass" if capacity > 0 else "fail"
-    return {"status": status, "capacity_users": capacity, "capacity_rps": capacity_rps,
+    # the most the service delivered in any stage: where throughput stops growing with users
+    max_rps = max((s["throughput_rps"] for s in judged if s["throughput_rps"] is not None), default=None)
+    return {"status": status, "capacity_users": capacity, "capacity_rps": capacity_rps, "max_throughput_rps": max_rps,
             "capacity_reached": first_breach is not None, "knee_users": None if knee is None else round(knee, 1),
             "peak_users": peak, "stages": stages, "slo_p95_ms": slo_p95, "limits": asdict(limits),
-            "sentences": [capacity_sentence, knee_sentence]}
+            "sentences": [capacity_sentence, knee_sentence,
+                          f"highest throughput {max_rps} req/s (stage judged parts, after the spawn)"]}
 
 
 def compare_capacity(result: dict, baselines: list[dict], limits: StressLimits) -> dict:

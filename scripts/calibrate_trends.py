@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
               f"analysis {outcomes[name]['seconds']} s\n{outcomes[name]['output']}", flush=True)
     stress = [outcome["trends"] for name, outcome in outcomes.items() if name.startswith("stress-")]
     if len(stress) >= 2:
-        for figure in ("capacity_users", "knee_users"):
+        for figure in ("capacity_users", "knee_users", "max_throughput_rps"):
             values = [trend.get(figure) for trend in stress]
             if all(isinstance(value, int | float) for value in values):
                 spread = (max(values) - min(values)) / min(values) * 100 if min(values) else float("inf")
