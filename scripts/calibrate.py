@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts import layout, profiles
+from scripts import layout, profiles, run
 
 NAIVE_RATIO = 1.2
 
@@ -62,16 +62,34 @@ def naive_flags(run_p95: dict[str, float], baseline_p95: dict[str, float]) -> bo
     return any(run_p95[name] > NAIVE_RATIO * base for name, base in baseline_p95.items() if name in run_p95)
 
 
-def gate(results: Path, baseline: Path) -> tuple[int, list[dict], float]:
+def gate(results: Path, baseline: Path, confirms: Path | None = None,
+         out: Path | None = None) -> tuple[int, list[dict], float]:
+    command = [sys.executable, "-m", "gate", "check", "--run", str(results), "--profile", "smoke",
+               "--baseline", str(baseline), "--policy", str(layout.POLICY)]
+    if confirms is not None:
+        command += ["--confirms", str(confirms)]
+    if out is not None:
+        command += ["--out", str(out)]
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "gate", "check", "--run", str(results), "--profile", "smoke",
-         "--baseline", str(baseline), "--policy", str(layout.POLICY)],
-        capture_output=True, text=True, check=False,
-    )
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
-    findings = json.loads((results / "verdict.json").read_text()).get("findings", [])
+    findings = json.loads(((out or results) / "verdict.json").read_text()).get("findings", [])
     return done.returncode, findings, elapsed
+
+
+def confirmed_by_rerun(folders: list[Path], baseline: Path) -> list[bool]:
+    """What the runner does with a borderline failure: gate the next run of the same condition as its
+    confirmation rerun (an independent run, as the rerun would be); True where the failure stands."""
+    stands = []
+    for index, folder in enumerate(folders):
+        verdict = json.loads((folder / "verdict.json").read_text())
+        if verdict["exit_code"] != run.REGRESSION or not verdict.get("borderline"):
+            stands.append(verdict["exit_code"] == run.REGRESSION)
+            continue
+        rerun = folders[(index + 1) % len(folders)]
+        code, _, _ = gate(rerun, baseline, confirms=folder / "verdict.json", out=folder / "confirmation")
+        stands.append(code == run.REGRESSION)
+    return stands
 
 
 def load(folder: Path, args, inject: str | None) -> None:
@@ -123,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"+{size}% on {args.endpoint}", f"{args.endpoint}=+{size}%") for size in args.sizes.split(",")
     ]
     outcomes: list[Outcome] = []
+    folders_of: dict[str, list[Path]] = {}
     for condition, inject in conditions:
         for n in range(1, args.runs + 1):
             folder = out / f"{'unchanged' if inject is None else inject.split('=+')[1].rstrip('%') + 'pct'}-{n}"
@@ -138,17 +157,22 @@ def main(argv: list[str] | None = None) -> int:
                               naive_flags(p95_by_endpoint(folder / "stats.json"), baseline_p95), elapsed,
                               [f["message"] for f in findings if f["severity"] in ("fail", "unjudgeable")])
             outcomes.append(outcome)
+            folders_of.setdefault(condition, []).append(folder)
             print(f"{condition:28} run {n:2}: gate exit {code} flagged={flagged!s:5} naive={outcome.naive_flagged!s:5} "
                   f"analysis {elapsed:.2f}s {'; '.join(outcome.findings)[:160]}", flush=True)
 
     print()
     print(f"calibration: smoke, {args.run_time} runs, baseline of {args.baseline_runs} runs, "
           f"{(time.monotonic() - started) / 60:.0f} min in all; artefacts in {out}")
-    print(f"{'condition':32} {'gate flagged':>13} {'SLO breach':>12} {'cannot judge':>13} {'naive 1.2x':>11}")
+    print(f"{'condition':32} {'gate flagged':>13} {'after rerun':>12} {'SLO breach':>11} {'cannot judge':>13} "
+          f"{'naive 1.2x':>11}")
     for condition, _ in conditions:
         group = [o for o in outcomes if o.condition == condition]
+        stands = confirmed_by_rerun(folders_of[condition], baseline)
+        after_rerun = sum(o.gate_flagged and standing for o, standing in zip(group, stands, strict=True))
         print(f"{condition:32} {sum(o.gate_flagged for o in group):>6} of {len(group):<4} "
-              f"{sum(o.breached for o in group):>5} of {len(group):<4} "
+              f"{after_rerun:>5} of {len(group):<4} "
+              f"{sum(o.breached for o in group):>4} of {len(group):<4} "
               f"{sum(o.gate_exit == 2 for o in group):>6} of {len(group):<4} "
               f"{sum(o.naive_flagged for o in group):>4} of {len(group):<4}")
     times = [o.analysis_s for o in outcomes]
