@@ -18,7 +18,7 @@ from accounts import self_registered
 from chat import Chat
 from locust import SequentialTaskSet, task
 from session import ApiSession, envelope_ok, has_keys
-from users import AdminUser, VoiceAssistUser, _envelope_with, _healthy, _markdown
+from users import AdminBase, VoiceAssistUser, _envelope_with, _healthy, _markdown
 
 
 class UserJourneySteps(SequentialTaskSet):
@@ -100,7 +100,7 @@ class JourneyUser(VoiceAssistUser):
 
 class AdminWorkflowSteps(SequentialTaskSet):
     def on_start(self) -> None:
-        self.admin: AdminUser = self.user
+        self.admin: AdminBase = self.user
 
     def step(self, ok) -> None:
         if not ok:
@@ -112,9 +112,8 @@ class AdminWorkflowSteps(SequentialTaskSet):
 
     @task
     def upload(self):
-        before = len(self.admin.uploads)
-        self.admin.upload(random.choice(("small", "medium")))
-        self.step(len(self.admin.uploads) > before)
+        self.document_id = self.admin.upload(random.choice(("small", "medium")))
+        self.step(self.document_id is not None)
 
     @task
     def list_documents(self):
@@ -123,7 +122,7 @@ class AdminWorkflowSteps(SequentialTaskSet):
 
     @task
     def read_document(self):
-        self.step(self.admin.api.call("GET", endpoints.kb_document(self.admin.uploads[-1]),
+        self.step(self.admin.api.call("GET", endpoints.kb_document(self.document_id),
                                       name=endpoints.KB_DOCUMENT_NAME, check=envelope_ok) is not None)
 
     @task
@@ -165,13 +164,13 @@ class AdminWorkflowSteps(SequentialTaskSet):
 
     @task
     def delete_document(self):
-        if self.admin.uploads:
-            self.admin.delete_document(self.admin.uploads.pop())
+        if self.document_id in self.admin.uploads:  # else already retired by the upload that followed
+            self.admin.uploads.remove(self.document_id)
+            self.admin.delete_document(self.document_id)
         self.interrupt(reschedule=False)
 
 
-class AdminWorkflowUser(AdminUser):
+class AdminWorkflowUser(AdminBase):
     """An administrator going through upload, management and monitoring, again and again."""
 
     tasks = [AdminWorkflowSteps]
-    weight = 1

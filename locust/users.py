@@ -149,10 +149,11 @@ class PowerUser(VoiceAssistUser):
         self.list_conversations()
 
 
-class AdminUser(VoiceAssistUser):
-    """Document uploads (small, medium, large), document management, dashboard, cache, flags, metrics."""
+class AdminBase(VoiceAssistUser):
+    """An administrator's operations, without tasks: Locust merges a base class's tasks into its
+    subclasses, so the admin workflow scenario must not inherit the mixed population's."""
 
-    weight = 2
+    abstract = True
     account_kinds = ("admin",)
     wait_range_s = (5.0, 15.0)
 
@@ -167,7 +168,8 @@ class AdminUser(VoiceAssistUser):
             self.delete_document(self.uploads.pop())
         super().on_stop()
 
-    def upload(self, size: str) -> None:
+    def upload(self, size: str) -> str | None:
+        """Upload a document of the given size; its id, or None when the upload failed (counted)."""
         name, body, content_type = upload_body(size, self.rng)
         reply = self.api.call(
             "POST", endpoints.KB_DOCUMENTS, params={"title": name, "source_type": "guideline"},
@@ -175,15 +177,27 @@ class AdminUser(VoiceAssistUser):
         )
         if reply is None:
             counters.add("document_upload_failures")
-            return
+            return None
         counters.add("document_uploads")
-        self.uploads.append(reply["data"]["document_id"])
+        document_id = reply["data"]["document_id"]
+        self.uploads.append(document_id)
         while len(self.uploads) > KEPT_UPLOADS:
             self.delete_document(self.uploads.pop(0))
+        return document_id
 
     def delete_document(self, document_id: str) -> None:
         self.api.call("DELETE", endpoints.kb_document(document_id), name=endpoints.KB_DOCUMENT_NAME,
                       check=_envelope_with("document_id"))
+
+    def monitor(self) -> None:
+        self.api.call("GET", endpoints.METRICS, auth=False, check=_prometheus)
+        self.api.call("GET", endpoints.HEALTH_DETAILED, auth=False, check=has_keys("status", "components"))
+
+
+class AdminUser(AdminBase):
+    """Document uploads (small, medium, large), document management, dashboard, cache, flags, metrics."""
+
+    weight = 2
 
     @task(3)
     def upload_small(self) -> None:
@@ -235,9 +249,8 @@ class AdminUser(VoiceAssistUser):
                       check=envelope_ok)
 
     @task(1)
-    def monitor(self) -> None:
-        self.api.call("GET", endpoints.METRICS, auth=False, check=_prometheus)
-        self.api.call("GET", endpoints.HEALTH_DETAILED, auth=False, check=has_keys("status", "components"))
+    def check_monitoring(self) -> None:
+        self.monitor()
 
 
 class WebSocketUser(VoiceAssistUser):

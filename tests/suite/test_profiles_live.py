@@ -43,6 +43,13 @@ EXPECTED = {
 }
 
 
+# the first and the last step of each sequential scenario
+JOURNEY_ENDS = {
+    "user-journey": ("POST /api/auth/register", "POST /api/auth/logout"),
+    "admin-workflow": ("POST /api/admin/kb/documents", "GET /metrics"),
+}
+
+
 def test_every_profile_is_covered_here():
     assert set(EXPECTED) == set(profiles.available())
 
@@ -81,6 +88,12 @@ def test_profile_scaled_down_runs_clean_with_every_type_and_endpoint(request, mo
     assert counters["auth_failures"] == 0 and counters["ws_failures"] == 0
     assert counters["document_upload_failures"] == 0
     assert "Traceback" not in log
+    # a sequential scenario must get through its steps, not restart at the same one again and again
+    first, last = JOURNEY_ENDS.get(profile, (None, None))
+    if first:
+        assert by_key[last]["num_requests"] >= 0.5 * by_key[first]["num_requests"] - 1, (
+            f"{profile}: {by_key[first]['num_requests']} journeys began ({first}), "
+            f"{by_key[last]['num_requests']} reached {last}")
 
 
 def test_staged_profiles_record_their_phases(embedded_stack, tmp_path):
