@@ -9,7 +9,10 @@ import socket
 import subprocess
 import sys
 
+import pytest
 from trend_data import BUNDLE
+
+pytestmark = pytest.mark.e2e
 
 
 def free_port() -> int:
