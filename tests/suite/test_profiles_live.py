@@ -36,8 +36,8 @@ EXPECTED = {
     "smoke": (FOUR_TYPES, MIXED, 1.0, 10),
     "load": (FOUR_TYPES, MIXED, 0.1, 10),
     "soak": (FOUR_TYPES, MIXED, 0.1, 10),
-    "stress": (FOUR_TYPES, MIXED, 0.04, None),
-    "spike": (FOUR_TYPES, MIXED, 0.02, None),
+    "stress": (FOUR_TYPES, MIXED, 0.1, None),
+    "spike": (FOUR_TYPES, MIXED, 0.1, None),
     "user-journey": ({"JourneyUser"}, JOURNEY, 1.0, 4),
     "admin-workflow": ({"AdminWorkflowUser"}, WORKFLOW, 1.0, 2),
 }
