@@ -14,11 +14,12 @@ ARGS ?=
 
 .PHONY: venv smoke run test baseline lint clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml requirements-nodeps.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "make: Python 3.11 or newer is needed (found $$($(PYTHON) --version 2>&1)); set PYTHON=python3.11"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	@touch $@
 
 venv: $(INSTALLED)

@@ -11,6 +11,7 @@ goes to results/<profile>/ (or --results), a folder CI can find without guessing
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -19,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +36,12 @@ PASS, REGRESSION, UNJUDGEABLE = 0, 1, 2
 ARTEFACTS = (
     "stats.json", "metrics.json", "report.html", "locust.log", "verdict.json", "summary.md",
     "locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust_exceptions.csv",
-    "accounts.json", "stack.log", "stack.pid",
+    "accounts.json", "stack.log", "stack.pid", "memory.csv", "scrape.stop", "trends.json", "trends.md",
 )
+# Profiles whose question is not "slower than the baseline?" alone: the trend analysis of gate.trends
+# (soak drift, spike recovery, stress capacity) judges them too.
+TREND_PROFILES = ("soak", "spike", "stress")
+SCRAPE_EVERY_S = 5.0
 # Time Locust may take beyond the profile's run time: spawning, stopping users, writing reports.
 LOCUST_GRACE_S = 90
 STOP_TIMEOUT_S = 10
@@ -218,6 +224,44 @@ def run_gate(profile: Profile, results: Path, baseline: Path, policy: Path, conf
     return done.returncode if done.returncode in (PASS, REGRESSION) else UNJUDGEABLE
 
 
+@contextlib.contextmanager
+def memory_scraped(profile: Profile, target: Target, results: Path):
+    """During a soak, sample the target's memory from /metrics into memory.csv (for the drift test)."""
+    if profile.name != "soak":
+        yield
+        return
+    from gate.trends import scrape_metrics
+
+    stop = results / "scrape.stop"
+    scraper = threading.Thread(
+        target=scrape_metrics, daemon=True,
+        args=(f"{target.base_url}/metrics", results / "memory.csv", SCRAPE_EVERY_S,
+              profile.run_time_s + LOCUST_GRACE_S, str(stop)),
+    )
+    scraper.start()
+    try:
+        yield
+    finally:
+        stop.touch()
+        scraper.join(timeout=2 * SCRAPE_EVERY_S)
+
+
+def judge_trends(profile: Profile, results: Path, policy: Path) -> int:
+    """Soak drift, spike recovery or stress capacity; its report is appended to summary.md."""
+    done = subprocess.run(python_module("gate.trends", profile.name, "--run", str(results),
+                                        "--policy", str(policy.resolve())), check=False)
+    trends, summary = results / "trends.md", results / "summary.md"
+    if trends.is_file() and summary.is_file():
+        with summary.open("a") as report:
+            report.write("\n" + trends.read_text())
+    return done.returncode if done.returncode in (PASS, REGRESSION) else UNJUDGEABLE
+
+
+def worst(*verdicts: int) -> int:
+    """A failure anywhere fails; otherwise anything that cannot be judged is not a pass."""
+    return REGRESSION if REGRESSION in verdicts else UNJUDGEABLE if UNJUDGEABLE in verdicts else PASS
+
+
 def report_unjudgeable(profile: str, results: Path, reason: str, baseline: Path, policy: Path) -> None:
     """The same verdict.json and summary.md as the gate's, for a run that never reached the gate."""
     from gate.publish import write_report
@@ -246,8 +290,8 @@ def prepare_results(results: Path) -> None:
     results.mkdir(parents=True, exist_ok=True)
     for name in ARTEFACTS:
         (results / name).unlink(missing_ok=True)
-    for ledger in results.glob("metrics.worker-*.json"):
-        ledger.unlink()
+    for stale in [*results.glob("metrics.worker-*.json"), *results.glob("*.png")]:
+        stale.unlink()
     shutil.rmtree(results / "stack-data", ignore_errors=True)  # every run starts from an empty stack
 
 
@@ -262,7 +306,8 @@ def load_and_gate(args: argparse.Namespace, profile: Profile, results: Path, con
             check_target(target.base_url)
             accounts = args.accounts or (seed_accounts(profile, results) if target.pid_file else None)
             command = locust_command(profile, target, results, accounts, args.think_scale, args.processes)
-            run_locust(command, profile, target, results)
+            with memory_scraped(profile, target, results):
+                run_locust(command, profile, target, results)
         finally:
             stop_reference_stack(target)
     except RunError as error:
@@ -272,7 +317,10 @@ def load_and_gate(args: argparse.Namespace, profile: Profile, results: Path, con
         return UNJUDGEABLE
     if args.no_gate:
         return PASS
-    return run_gate(profile, results, baseline, args.policy, confirms)
+    verdict = run_gate(profile, results, baseline, args.policy, confirms)
+    if profile.name in TREND_PROFILES:
+        verdict = worst(verdict, judge_trends(profile, results, args.policy))
+    return verdict
 
 
 def run_profile(args: argparse.Namespace) -> int:

@@ -82,3 +82,10 @@ def test_a_terminated_runner_stops_locust_and_the_stack(tmp_path):
     leftovers = subprocess.run(["pgrep", "-f", str(results)], capture_output=True, text=True, check=False).stdout
     assert not leftovers.strip(), f"processes left running: {leftovers}"
     assert not Path(f"/proc/{stack_pid}").exists(), "the stack outlived the runner"
+
+
+def test_the_worst_of_gate_and_trend_analysis_decides():
+    assert run.worst(run.PASS, run.PASS) == run.PASS
+    assert run.worst(run.PASS, run.UNJUDGEABLE) == run.UNJUDGEABLE
+    assert run.worst(run.UNJUDGEABLE, run.REGRESSION) == run.REGRESSION
+    assert run.worst(run.REGRESSION, run.PASS) == run.REGRESSION
