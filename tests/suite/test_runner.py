@@ -81,7 +81,16 @@ def test_a_terminated_runner_stops_locust_and_the_stack(tmp_path):
     time.sleep(1)
     leftovers = subprocess.run(["pgrep", "-f", str(results)], capture_output=True, text=True, check=False).stdout
     assert not leftovers.strip(), f"processes left running: {leftovers}"
-    assert not Path(f"/proc/{stack_pid}").exists(), "the stack outlived the runner"
+    assert not _running(stack_pid), "the stack outlived the runner"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie has exited and only awaits its reaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def test_the_worst_of_gate_and_trend_analysis_decides():
