@@ -92,7 +92,7 @@ def test_only_the_jobs_that_publish_may_write():
     assert writers == {
         "perf-gate.yml:smoke": ["pull-requests"],  # read-only anyway on a fork's pull request
         "perf-comment.yml:comment": ["pull-requests"],
-        "nightly-soak.yml:history": ["contents"],  # the perf-history branch; the soak job itself reads only
+        "nightly-soak.yml:history": ["contents", "issues"],  # perf-history branch, change-point issue
         "baseline-refresh.yml:record": ["contents", "pull-requests"],
     }
 

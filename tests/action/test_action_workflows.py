@@ -127,7 +127,7 @@ def test_the_nightly_history_job_appends_each_night_to_the_history_branch(tmp_pa
     subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    for name in ("gate", "baselines", "Makefile", "pyproject.toml", ".venv"):  # the default branch's checkout
+    for name in ("gate", "baselines", "Makefile", "pyproject.toml", "requirements-nodeps.txt", ".venv"):  # checkout
         (workspace / name).symlink_to(BUNDLE / name)
 
     def download(step: harness.StepResult) -> None:
