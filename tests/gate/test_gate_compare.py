@@ -40,3 +40,22 @@ def test_a_drop_blocks_the_verdict_and_rarity_only_warns(history, endpoint, coun
     counted = [f for f in comparison.findings if f.endpoint == endpoint and f.kind in ("too_few_requests",
                                                                                       "missing_endpoint")]
     assert [f.severity for f in counted] == ([severity] if severity else [])
+
+
+@pytest.mark.parametrize(("machine", "upload", "flagged"), [
+    (0.4, 0.85, False),  # the machine got 60% faster, the endpoint only 15%: still faster than its baseline
+    (1.0, 1.8, True),  # same machine, the endpoint 80% slower: a regression (the rule can fail)
+])
+def test_the_run_wide_shift_may_excuse_a_change_but_never_accuse_one(tmp_path, machine, upload, flagged):
+    # a baseline recorded on a machine whose speed swung from run to run: endpoints move together
+    baseline = [read_run(write_run(tmp_path / f"b{n}", smoke_shape(run_factor=factor), seed=n))
+                for n, factor in enumerate((0.6, 1.0, 1.6))]
+    root = tmp_path
+    shape = smoke_shape(run_factor=machine)
+    endpoint = "GET /api/conversations"
+    shape.endpoints[endpoint].median_ms *= upload / machine  # its own latency does not follow the machine
+    run = read_run(write_run(root / f"shift-{machine}-{upload}", shape, seed=11))
+    comparison = compare(run, baseline, load_policy(POLICY, "smoke"))
+    regressions = [f for f in comparison.findings if f.kind == "regression" and f.endpoint == endpoint
+                   and f.severity == "fail"]
+    assert bool(regressions) is flagged
