@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from gate import EXIT_PASS, EXIT_UNJUDGEABLE, Unjudgeable
@@ -16,15 +17,23 @@ DEFAULT_POLICY = "baselines/policy.yml"
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)  # a usage error exits 2 with argparse's message
+    return run_handler(args, "the gate")
+
+
+def run_handler(args, what: str) -> int:
+    """Runs a command's handler; whatever goes wrong is one line and exit 2, never a traceback."""
     try:
         return args.handler(args)
     except Unjudgeable as problem:
         print(f"CANNOT JUDGE: {problem.reason}")
         return EXIT_UNJUDGEABLE
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say to it
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return EXIT_UNJUDGEABLE
     except Exception as error:
         if os.environ.get("GATE_DEBUG"):
             raise
-        print(f"CANNOT JUDGE: the gate failed unexpectedly ({type(error).__name__}: {_one_line(error)}); "
+        print(f"CANNOT JUDGE: {what} failed unexpectedly ({type(error).__name__}: {_one_line(error)}); "
               "please report it")
         return EXIT_UNJUDGEABLE
 

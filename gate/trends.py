@@ -385,17 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "history" and args.action == "append" and not args.run:
         print("CANNOT JUDGE: history append needs --run")
         return EXIT_UNJUDGEABLE
-    try:
-        return args.handler(args)
-    except Unjudgeable as problem:
-        print(f"CANNOT JUDGE: {problem.reason}")
-        return EXIT_UNJUDGEABLE
-    except Exception as error:
-        if os.environ.get("GATE_DEBUG"):
-            raise
-        print(f"CANNOT JUDGE: the trend analysis failed unexpectedly ({type(error).__name__}: "
-              f"{' '.join(str(error).split())[:300]}); please report it")
-        return EXIT_UNJUDGEABLE
+    from gate.cli import run_handler
+
+    return run_handler(args, "the trend analysis")
 
 
 if __name__ == "__main__":
