@@ -40,8 +40,10 @@ class StagedShape(LoadTestShape):
             self._stages = self.stages()
             self._current: str | None = None
         elapsed = self.get_run_time()
+        # Locust ignores --run-time when a shape is used: the shape honours it (a shortened run)
+        limit = self.options.run_time
         for stage in self._stages:
-            if elapsed < stage.until_s:
+            if elapsed < stage.until_s and not (limit and elapsed >= limit):
                 self._enter(stage)
                 return stage.users, stage.spawn_rate
         self._enter(None)
