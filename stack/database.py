@@ -6,6 +6,9 @@ tsvector column with a GIN index on PostgreSQL, an FTS5 table kept in step by tr
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -147,6 +150,23 @@ _SQLITE_FULL_TEXT = [
 _SCHEMA_LOCK_KEY = 7_410_203
 
 
+# Switching a new file to WAL needs SQLite's exclusive lock; when two connections reach for it at
+# once, one gets "database is locked" at once (SQLite skips the busy handler to avoid a deadlock).
+_WAL_SWITCH_ATTEMPTS = 60
+_WAL_SWITCH_PAUSE_S = 0.25
+
+
+def _switch_to_wal(cursor) -> None:
+    for attempt in range(_WAL_SWITCH_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == _WAL_SWITCH_ATTEMPTS - 1:
+                raise
+            time.sleep(_WAL_SWITCH_PAUSE_S)
+
+
 def open_engine(database_url: str) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         engine = create_async_engine(database_url, connect_args={"timeout": 30})
@@ -155,7 +175,7 @@ def open_engine(database_url: str) -> AsyncEngine:
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
             # WAL lets readers run while a writer commits; several workers share the file.
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")

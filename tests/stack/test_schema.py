@@ -55,7 +55,7 @@ def test_postgres_database_is_migrated_in_place(services_env):
 
 def test_stacks_preparing_one_sqlite_file_at_once_do_not_collide(tmp_path):
     async def race() -> None:
-        engines = [open_engine(f"sqlite+aiosqlite:///{tmp_path / 'race.sqlite3'}") for _ in range(3)]
+        engines = [open_engine(f"sqlite+aiosqlite:///{tmp_path / 'race.sqlite3'}") for _ in range(8)]
         try:
             await asyncio.gather(*(prepare_schema(engine) for engine in engines))
         finally:
