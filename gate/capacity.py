@@ -2,9 +2,12 @@
 latency starts to climb, from the staged shape's phases; compared with a baseline's like any metric.
 
 Each stage is judged on its second half (`settle_fraction`): the first half holds the new users'
-logins and Locust's 10-second window still reaching back into the previous stage. The knee is where
-the median latency first rises `knee_pct` above the lightest stage's, interpolated between the two
-stages around the crossing (a stage count alone would jump by a whole step between runs).
+logins and Locust's 10-second window still reaching back into the previous stage. Each stage's
+"SLO load" is its worst figure as a share of its limit (failure ratio, each endpoint's p95): at most
+1 the stage met its SLOs. The capacity is where that load crosses 1, interpolated between the last
+stage that met the SLOs and the first that did not; the knee is where the median latency first rises
+`knee_pct` above the lightest stage's, interpolated the same way. (A stage count alone would jump by
+a whole step between runs of the same service: 72 users in one, 96 in the next.)
 """
 
 from __future__ import annotations
@@ -55,22 +58,37 @@ def stage_figures(history: pd.DataFrame, phase: dict, limits: StressLimits, slo_
         "endpoint_p50_ms": {endpoint: value for endpoint, group in rows[rows["endpoint"] != "Aggregated"]
                             .groupby("endpoint") if (value := _median(group["p50"])) is not None},
     }
-    breaches = []
+    breaches, loads = [], []
     if requests < limits.min_requests:
         breaches.append(f"only {requests} requests in the judged part of the stage")
         figures["judgeable"] = False
     else:
         figures["judgeable"] = True
+        loads.append(figures["failure_ratio"] / limits.failure_ratio)
         if figures["failure_ratio"] > limits.failure_ratio:
             breaches.append(f"failure ratio {figures['failure_ratio']:.1%} > {limits.failure_ratio:.0%}")
-        if limits.aggregated_p95_ms and (figures["p95_ms"] or 0) > limits.aggregated_p95_ms:
-            breaches.append(f"Aggregated p95 {figures['p95_ms']:.0f} ms > {limits.aggregated_p95_ms:.0f} ms")
+        if limits.aggregated_p95_ms and figures["p95_ms"] is not None:
+            loads.append(figures["p95_ms"] / limits.aggregated_p95_ms)
+            if figures["p95_ms"] > limits.aggregated_p95_ms:
+                breaches.append(f"Aggregated p95 {figures['p95_ms']:.0f} ms > {limits.aggregated_p95_ms:.0f} ms")
         for endpoint, limit in sorted(slo_p95.items()):
             value = _median(rows.loc[rows["endpoint"] == endpoint, "p95"])
-            if value is not None and value > limit:
-                breaches.append(f"{endpoint} p95 {value:.0f} ms > {limit:.0f} ms")
+            if value is not None:
+                loads.append(value / limit)
+                if value > limit:
+                    breaches.append(f"{endpoint} p95 {value:.0f} ms > {limit:.0f} ms")
     figures["breaches"] = breaches
+    # the worst figure as a share of its limit: at most 1 when the stage met every SLO
+    figures["slo_load"] = round(max(loads), 4) if loads else None
     return figures
+
+
+def interpolated_capacity(met: dict, broke: dict) -> float:
+    """Users at which the SLO load crosses 1, between a stage that met the SLOs and the next, which
+    broke them; the stage that met them when the one that broke cannot be judged."""
+    if not broke["judgeable"] or met["slo_load"] is None or broke["slo_load"] is None:
+        return float(met["users"])
+    return float(np.interp(1.0, [met["slo_load"], broke["slo_load"]], [met["users"], broke["users"]]))
 
 
 def _median(values: pd.Series) -> float | None:
@@ -111,23 +129,35 @@ def stress_capacity(history: pd.DataFrame, phases: list[dict], limits: StressLim
         return {"status": "unjudgeable", "stages": stages, "limits": asdict(limits), "slo_p95_ms": slo_p95,
                 "sentences": [(f"only {len(judged)} stage(s) with at least {limits.min_requests} requests: "
                               "a capacity needs two or more")]}
-    capacity, capacity_rps, first_breach = 0, None, None
+    met, capacity_rps, first_breach = None, None, None
     for stage in stages:
         if not stage["judgeable"] or stage["breaches"]:
             first_breach = stage
             break
-        capacity, capacity_rps = stage["users"], stage["throughput_rps"]
+        met, capacity_rps = stage, stage["throughput_rps"]
+    met_users = met["users"] if met else 0
+    if met is None:
+        capacity = 0.0
+    elif first_breach is None:
+        capacity = float(met_users)
+    else:
+        capacity = interpolated_capacity(met, first_breach)
     index = latency_index(judged)
     for stage, value in zip(judged, index, strict=True):
         stage["latency_index"] = None if value is None else round(value, 3)
     knee = knee_users([s["users"] for s in judged], index, limits.knee_pct)
     peak = max(stage["users"] for stage in stages)
     if first_breach is None:
-        capacity_sentence = (f"capacity at least {capacity} users ({capacity_rps} req/s): every stage met the SLOs, "
+        capacity_sentence = (f"capacity at least {met_users} users ({capacity_rps} req/s): every stage met the SLOs, "
                              "the limit is beyond the highest stage")
+    elif met is None:
+        capacity_sentence = (f"capacity 0 users: the SLOs broke in the first stage, at {first_breach['users']} users "
+                             f"({'; '.join(first_breach['breaches'])})")
     else:
-        capacity_sentence = (f"capacity {capacity} users ({capacity_rps} req/s): the SLOs broke at "
-                             f"{first_breach['users']} users ({'; '.join(first_breach['breaches'])})")
+        capacity_sentence = (f"capacity {capacity:.0f} users: the SLOs held at {met_users} users ({capacity_rps} req/s) "
+                             f"and broke at {first_breach['users']} users ({'; '.join(first_breach['breaches'])})"
+                             + (", interpolated where the worst figure reaches its limit"
+                                if capacity != met_users else ""))
     knee_sentence = (f"knee at {knee:.0f} users: the endpoints' median latencies rose {limits.knee_pct:.0f}% "
                      f"above the lightest stage's ({judged[0]['users']} users)" if knee is not None else
                      f"no knee up to {peak} users: the endpoints' median latencies stayed within "
@@ -135,7 +165,8 @@ def stress_capacity(history: pd.DataFrame, phases: list[dict], limits: StressLim
     status = "pass" if capacity > 0 else "fail"
     # the most the service delivered in any stage: where throughput stops growing with users
     max_rps = max((s["throughput_rps"] for s in judged if s["throughput_rps"] is not None), default=None)
-    return {"status": status, "capacity_users": capacity, "capacity_rps": capacity_rps, "max_throughput_rps": max_rps,
+    return {"status": status, "capacity_users": round(capacity, 1), "capacity_stage_users": met_users,
+            "capacity_rps": capacity_rps, "max_throughput_rps": max_rps,
             "capacity_reached": first_breach is not None, "knee_users": None if knee is None else round(knee, 1),
             "peak_users": peak, "stages": stages, "slo_p95_ms": slo_p95, "limits": asdict(limits),
             "sentences": [capacity_sentence, knee_sentence,

@@ -186,7 +186,7 @@ def stress_charts(result: dict, out: Path) -> dict:
     if knee is not None:
         axes.axvline(knee, color="red", linestyle="--", label=f"knee {knee:.0f} users")
     if capacity:
-        axes.axvline(capacity, color="green", linestyle=":", label=f"capacity {capacity} users")
+        axes.axvline(capacity, color="green", linestyle=":", label=f"capacity {capacity:.0f} users")
     twin = axes.twinx()
     twin.plot(users, rps, color="grey", marker=".", linewidth=0.8)
     twin.set_ylabel("req/s (grey)")
@@ -208,13 +208,16 @@ def stress_markdown(result: dict, pictures: dict) -> str:
     text += "".join(f"- {sentence}\n" for sentence in result["sentences"]) + "\n"
     stages = result.get("stages", [])
     if stages:
-        text += "| users | req/s | failures | p50 ms | p95 ms | SLO |\n|---:|---:|---:|---:|---:|---|\n"
+        text += ("| users | req/s | failures | p50 ms | p95 ms | SLO load | SLO |\n"
+                 "|---:|---:|---:|---:|---:|---:|---|\n")
         for stage in stages:
-            ratio = stage.get("failure_ratio")
+            ratio, load = stage.get("failure_ratio"), stage.get("slo_load")
             text += (f"| {stage['users']} | {stage.get('throughput_rps') or '-'} | "
                      f"{'-' if ratio is None else f'{ratio:.1%}'} | {_number(stage.get('p50_ms'))} | "
-                     f"{_number(stage.get('p95_ms'))} | {'; '.join(stage['breaches']) or 'met'} |\n")
-        text += "\n"
+                     f"{_number(stage.get('p95_ms'))} | {'-' if load is None else f'{load:.2f}'} | "
+                     f"{'; '.join(stage['breaches']) or 'met'} |\n")
+        text += ("\nSLO load: a stage's worst figure (failure ratio, an endpoint's p95) as a share of its "
+                 "limit; the capacity is where it reaches 1.\n\n")
     return text + "\n".join(pictures["mermaid"]) + _png_note(pictures)
 
 

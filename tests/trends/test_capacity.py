@@ -33,12 +33,35 @@ def staged_history(knee: float = 40, slo_breach_at: int | None = 60, seed: int =
     return pd.concat([total, logins, health, me], ignore_index=True), phases
 
 
-def test_capacity_is_the_last_stage_that_met_the_slos():
+def test_capacity_is_where_the_slos_break_between_the_last_stage_that_met_them_and_the_next():
     history, phases = staged_history(slo_breach_at=60)
     result = stress_capacity(history, phases, StressLimits(), {"POST /api/auth/login": 1000.0})
-    assert result["capacity_users"] == 50
+    assert result["capacity_stage_users"] == 50
+    # login p95 at 40% of its limit at 50 users, 150% at 60: it reaches 100% at 50 + 10 * 0.6 / 1.1
+    assert abs(result["capacity_users"] - 55.5) < 0.1
     assert result["capacity_reached"] is True
+    assert "held at 50 users" in result["sentences"][0]
     assert "POST /api/auth/login p95 1500 ms > 1000 ms" in result["sentences"][0]
+
+
+def test_capacity_moves_with_how_far_the_breaching_stage_is_over_its_limit():
+    """Two runs breaking at the same stage, one barely and one far over: the one barely over had
+    more capacity; a stage count alone would call them equal."""
+    history, phases = staged_history(slo_breach_at=60)
+    limits = StressLimits()
+    barely = stress_capacity(history.assign(p95=lambda f: np.where(
+        (f["endpoint"] == "POST /api/auth/login") & (f["users"] >= 60), 1050.0, f["p95"])), phases, limits,
+        {"POST /api/auth/login": 1000.0})
+    far = stress_capacity(history, phases, limits, {"POST /api/auth/login": 1000.0})
+    assert barely["capacity_stage_users"] == far["capacity_stage_users"] == 50
+    assert barely["capacity_users"] > far["capacity_users"] + 3
+
+
+def test_capacity_is_zero_when_the_first_stage_breaks():
+    history, phases = staged_history(slo_breach_at=10)
+    result = stress_capacity(history, phases, StressLimits(), {"POST /api/auth/login": 1000.0})
+    assert result["capacity_users"] == 0 and result["status"] == "fail"
+    assert result["sentences"][0].startswith("capacity 0 users: the SLOs broke in the first stage")
 
 
 def test_knee_is_found_where_latency_climbs():
@@ -72,10 +95,11 @@ def test_too_few_requests_cannot_be_judged():
 def test_capacity_compared_with_the_baseline():
     history, phases = staged_history(slo_breach_at=40)
     result = stress_capacity(history, phases, StressLimits(), {"POST /api/auth/login": 1000.0})
-    assert result["capacity_users"] == 30
+    assert result["capacity_stage_users"] == 30 and 30 < result["capacity_users"] < 40
     baselines = [{"capacity_users": 50, "knee_users": 45.0}, {"capacity_users": 50, "knee_users": 46.0}]
     compared = compare_capacity(result, baselines, StressLimits(capacity_drop_pct=20))
     assert compared["status"] == "fail"
-    assert compared["baseline"]["capacity_users"]["change_pct"] == -40.0
+    change = (result["capacity_users"] - 50) / 50 * 100
+    assert compared["baseline"]["capacity_users"]["change_pct"] == round(change, 1) < -20
     same = compare_capacity(result, [{"capacity_users": 30, "knee_users": result["knee_users"]}], StressLimits())
     assert same["status"] == "pass"

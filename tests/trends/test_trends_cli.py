@@ -91,11 +91,12 @@ def test_stress_uses_the_gate_policy_slos(tmp_path):
     done = trends_command("stress", "--run", str(folder))
     assert done.returncode == 0, done.stdout
     trends = json.loads((folder / "trends.json").read_text())
-    assert trends["capacity_users"] == 20 and trends["slo_p95_ms"]["POST /api/auth/login"] == 1000.0
+    assert trends["capacity_stage_users"] == 20 and trends["slo_p95_ms"]["POST /api/auth/login"] == 1000.0
+    assert trends["capacity_users"] == 25.0  # login p95 at 50% of its limit at 20 users, 150% at 30
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps({"kind": "stress", "capacity_users": 40, "knee_users": None}))
     done = trends_command("stress", "--run", str(folder), "--baseline", str(baseline), "--out", str(tmp_path / "o"))
-    assert done.returncode == 1 and "capacity users 20 vs baseline 40" in done.stdout
+    assert done.returncode == 1 and "capacity users 25 vs baseline 40" in done.stdout
 
 
 @pytest.mark.parametrize("damage", ["no-folder", "garbage-csv", "no-phases", "bad-json", "cpu-warning"])
