@@ -29,6 +29,9 @@ class StressLimits:
     knee_pct: float = 50.0
     capacity_drop_pct: float = 20.0  # against the baseline: a capacity lower by more than this fails
     min_requests: int = 20  # a stage with fewer requests in its judged half cannot be judged
+    # an endpoint's p95 is held to its SLO in a stage only with this many of its requests in the judged
+    # part: Locust's window keeps showing the spawn's login burst for seconds after the last login
+    min_endpoint_requests: int = 10
 
 
 def stage_figures(history: pd.DataFrame, phase: dict, limits: StressLimits, slo_p95: dict[str, float]) -> dict:
@@ -46,6 +49,7 @@ def stage_figures(history: pd.DataFrame, phase: dict, limits: StressLimits, slo_
     span = float(total["time"].iloc[-1] - total["time"].iloc[0]) if len(total) >= 2 else 0.0
     requests = int(total["requests"].iloc[-1] - total["requests"].iloc[0]) if span else 0
     failures = int(total["failures"].iloc[-1] - total["failures"].iloc[0]) if span else 0
+    endpoints = sampled_endpoints(rows, limits.min_endpoint_requests)
     figures = {
         "name": phase["name"], "users": phase["users"], "start": phase["start"], "end": phase["end"],
         "requests": requests,
@@ -55,8 +59,8 @@ def stage_figures(history: pd.DataFrame, phase: dict, limits: StressLimits, slo_
         "judged_from": begin,
         # each endpoint's median latency: the knee compares endpoints with themselves, since the
         # Aggregated median jumps with the request mix between fast and slow endpoints
-        "endpoint_p50_ms": {endpoint: value for endpoint, group in rows[rows["endpoint"] != "Aggregated"]
-                            .groupby("endpoint") if (value := _median(group["p50"])) is not None},
+        "endpoint_p50_ms": {endpoint: value for endpoint, group in endpoints.items()
+                            if (value := _median(group["p50"])) is not None},
     }
     breaches, loads = [], []
     if requests < limits.min_requests:
@@ -72,7 +76,7 @@ def stage_figures(history: pd.DataFrame, phase: dict, limits: StressLimits, slo_
             if figures["p95_ms"] > limits.aggregated_p95_ms:
                 breaches.append(f"Aggregated p95 {figures['p95_ms']:.0f} ms > {limits.aggregated_p95_ms:.0f} ms")
         for endpoint, limit in sorted(slo_p95.items()):
-            value = _median(rows.loc[rows["endpoint"] == endpoint, "p95"])
+            value = _median(endpoints[endpoint]["p95"]) if endpoint in endpoints else None
             if value is not None:
                 loads.append(value / limit)
                 if value > limit:
@@ -89,6 +93,18 @@ def interpolated_capacity(met: dict, broke: dict) -> float:
     if not broke["judgeable"] or met["slo_load"] is None or broke["slo_load"] is None:
         return float(met["users"])
     return float(np.interp(1.0, [met["slo_load"], broke["slo_load"]], [met["users"], broke["users"]]))
+
+
+def sampled_endpoints(rows: pd.DataFrame, min_requests: int) -> dict[str, pd.DataFrame]:
+    """Each endpoint's rows of the judged part whose window held requests of its own, for the endpoints
+    with at least `min_requests` requests in that part: a window without any (rps 0) still shows
+    the latencies of earlier ones, such as the login burst of the stage's spawn."""
+    sampled = {}
+    for endpoint, group in rows[rows["endpoint"] != "Aggregated"].groupby("endpoint"):
+        made = group["requests"].iloc[-1] - group["requests"].iloc[0] if len(group) >= 2 else 0
+        if made >= min_requests:
+            sampled[endpoint] = group[group["rps"] > 0]
+    return sampled
 
 
 def _median(values: pd.Series) -> float | None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import signal
 
+import gevent
+import gevent.util
 import requests
 from locust.runners import WorkerRunner
 
@@ -85,6 +88,10 @@ def probe_chat_transport(host: str) -> str:
 suite: Suite | None = None
 
 
+def log_greenlet_stacks() -> None:
+    log.warning("greenlets on SIGUSR1:\n%s", "\n".join(gevent.util.format_run_info()))
+
+
 @events.init.add_listener
 def on_init(environment, **_kwargs) -> None:
     global suite
@@ -93,6 +100,10 @@ def on_init(environment, **_kwargs) -> None:
     record = RunRecord(environment)
     suite = Suite(environment)
     record.facts["chat_transport"] = suite.transport
+
+    # SIGUSR1: every greenlet's stack into the log, so that a Locust that does not finish in time
+    # (the runner sends this before it kills one) says where it stands
+    gevent.signal_handler(signal.SIGUSR1, log_greenlet_stacks)
 
     @environment.events.test_start.add_listener
     def decide_transport(**_kw) -> None:

@@ -45,6 +45,7 @@ SCRAPE_EVERY_S = 5.0
 # Time Locust may take beyond the profile's run time: spawning, stopping users, writing reports.
 LOCUST_GRACE_S = 90
 STOP_TIMEOUT_S = 10
+OVERRUN_QUIT_S = 15  # how long an overrunning Locust may take to quit on SIGTERM before it is killed
 PROGRESS_EVERY_S = 15
 FIRST_RUN = "first-run"  # where a borderline run's artefacts go while its confirmation rerun runs
 # Test accounts seeded into the reference stack: the seed's ten (7 regular, 2 power, 1 admin) for
@@ -176,7 +177,9 @@ def run_locust(command: list[str], profile: Profile, target: Target, results: Pa
             while process.poll() is None:
                 now = time.monotonic()
                 if now - started > limit_s:
-                    raise RunError(f"Locust did not finish within {limit_s} s; see {results / 'locust.log'}")
+                    stop_overrunning(process)
+                    raise RunError(f"Locust did not finish within {limit_s} s; its greenlets' stacks are at "
+                                   f"the end of {results / 'locust.log'}")
                 if now >= next_progress:
                     print(progress_line(results, now - started, profile.run_time_s), flush=True)
                     next_progress += PROGRESS_EVERY_S
@@ -187,6 +190,18 @@ def run_locust(command: list[str], profile: Profile, target: Target, results: Pa
                 process.wait()
     if process.returncode != 0:
         raise RunError(f"Locust exited with code {process.returncode}: {last_line(results / 'locust.log')}")
+
+
+def stop_overrunning(process: subprocess.Popen) -> None:
+    """Ask an overrunning Locust (and its workers) where it stands (the suite logs every greenlet's
+    stack on SIGUSR1), then to quit (SIGTERM); the caller kills what is left."""
+    for sig, wait_s in ((signal.SIGUSR1, 2.0), (signal.SIGTERM, OVERRUN_QUIT_S)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=wait_s)
+        if process.poll() is not None:
+            return
 
 
 def progress_line(results: Path, elapsed_s: float, run_time_s: int) -> str:

@@ -98,3 +98,53 @@ def test_the_worst_of_gate_and_trend_analysis_decides():
     assert run.worst(run.PASS, run.UNJUDGEABLE) == run.UNJUDGEABLE
     assert run.worst(run.UNJUDGEABLE, run.REGRESSION) == run.REGRESSION
     assert run.worst(run.REGRESSION, run.PASS) == run.REGRESSION
+
+
+STUBBORN_LOCUSTFILE = '''
+import sys
+sys.path.insert(0, {suite!r})
+import suite  # noqa: F401  (the suite's listeners: its SIGUSR1 handler among them)
+import gevent
+from locust import User, constant, task
+
+
+class Stubborn(User):
+    """Never finishes stopping: its on_stop swallows every kill, as a broken client library can."""
+
+    wait_time = constant(0.2)
+
+    @task
+    def idle(self):
+        pass
+
+    def on_stop(self):
+        while True:
+            try:
+                gevent.sleep(0.2)
+            except gevent.GreenletExit:
+                pass
+'''
+
+
+def test_a_locust_that_does_not_finish_is_stopped_with_its_greenlet_stacks_logged(tmp_path, monkeypatch):
+    locustfile = tmp_path / "stubborn.py"
+    locustfile.write_text(STUBBORN_LOCUSTFILE.format(suite=str(run.layout.SUITE)))
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(run, "LOCUST_GRACE_S", 6)
+    monkeypatch.setattr(run, "OVERRUN_QUIT_S", 3)
+    profile = run.Profile("smoke", locustfile, 1, 1.0, 2, (locustfile,))
+    command = run.python_module("locust", "-f", str(locustfile), "--headless", "--only-summary",
+                                "--host", "http://127.0.0.1:9", "--users", "1", "--spawn-rate", "1",
+                                "--run-time", "2s", "--stop-timeout", "1")
+    target = run.Target("http://127.0.0.1:9", "embedded")
+    try:
+        run.run_locust(command, profile, target, results)
+    except run.RunError as error:
+        assert "did not finish within 8 s" in str(error) and "greenlets' stacks" in str(error)
+    else:
+        raise AssertionError("an overrunning Locust was not reported")
+    log = (results / "locust.log").read_text()
+    assert "greenlets on SIGUSR1" in log
+    assert "in on_stop" in log  # the stubborn user's stack, where it hangs
+    assert "--run-time limit reached" in log

@@ -26,7 +26,7 @@ def staged_history(knee: float = 40, slo_breach_at: int | None = 60, seed: int =
         phases.append({"name": f"stage {index + 1}: {count} users", "users": count,
                        "start": START + index * STAGE_S, "end": START + (index + 1) * STAGE_S})
     total = aggregated_frame(np.array(p95), users=np.array(users), rps=np.array(users) * 0.8)
-    logins = aggregated_frame(np.array(login), users=np.array(users), rps=0.5).assign(endpoint="POST /api/auth/login")
+    logins = aggregated_frame(np.array(login), users=np.array(users), rps=1).assign(endpoint="POST /api/auth/login")
     # two more endpoints, three times apart, slowing alike: the knee compares each with itself
     health = aggregated_frame(np.array(p95) / 3, users=np.array(users), rps=1).assign(endpoint="GET /health")
     me = aggregated_frame(np.array(p95), users=np.array(users), rps=1).assign(endpoint="GET /api/auth/me")
@@ -55,6 +55,21 @@ def test_capacity_moves_with_how_far_the_breaching_stage_is_over_its_limit():
     far = stress_capacity(history, phases, limits, {"POST /api/auth/login": 1000.0})
     assert barely["capacity_stage_users"] == far["capacity_stage_users"] == 50
     assert barely["capacity_users"] > far["capacity_users"] + 3
+
+
+def test_an_endpoint_without_requests_in_the_judged_part_is_not_held_to_its_slo():
+    """Locust's window keeps showing the spawn's login burst after the last login (rps 0): that stale
+    p95 says how slow the logins of the spawn were, not what the stage's load does to logins."""
+    history, phases = staged_history(slo_breach_at=60)
+    logins = history["endpoint"] == "POST /api/auth/login"
+    quiet = logins & (history["users"] >= 60)
+    history.loc[quiet, "rps"] = 0.0  # no login after the spawn: the window only holds old ones
+    history.loc[logins, "requests"] = np.cumsum(np.where(quiet[logins], 0.0, 1.0))
+    result = stress_capacity(history, phases, StressLimits(), {"POST /api/auth/login": 1000.0})
+    assert result["capacity_reached"] is False and result["capacity_users"] == 80
+    few = stress_capacity(staged_history(slo_breach_at=60)[0], phases, StressLimits(min_endpoint_requests=100),
+                          {"POST /api/auth/login": 1000.0})
+    assert few["capacity_reached"] is False  # 15 logins per judged part: too few to hold to the SLO
 
 
 def test_capacity_is_zero_when_the_first_stage_breaks():

@@ -54,9 +54,12 @@ def test_stress_on_the_reference_stack_reports_capacity_and_knee(tmp_path):
     assert done.returncode == 0, done.stdout
     stages = [stage["users"] for stage in trends["stages"]]
     assert stages == [24, 48, 72, 96, 120]
-    # measured: the machine saturates near 80 req/s from 48 users on; logins break their SLO at 96
-    assert trends["capacity_stage_users"] == 72 and trends["capacity_reached"] is True
-    assert 72 <= trends["capacity_users"] < 96  # interpolated where login p95 reaches its limit
+    # measured: the machine saturates near 80 req/s from 48 users on; every endpoint's p95 climbs with
+    # the users (SLO load 0.11 at 24 users, 0.87 at 120) without breaking an SLO; the logins' p95 of
+    # 1500 ms at 96 users is Locust's window still holding the spawn's logins, no login is made then
+    assert trends["capacity_reached"] is False and trends["capacity_users"] == 120
+    loads = [stage["slo_load"] for stage in trends["stages"]]
+    assert loads == sorted(loads) and 0.5 < loads[-1] < 1
     assert 24 < trends["knee_users"] < 48
     assert 70 < trends["max_throughput_rps"] < 90
     assert (tmp_path / "stress-1" / "stress-capacity.png").is_file()
