@@ -29,6 +29,51 @@ def websocket_url(host: str, query: dict[str, str]) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + endpoints.REALTIME_WS, urlencode(query), ""))
 
 
+class ReadAheadWebSocket(websocket.WebSocket):
+    """A streamed answer is some thirty small text frames. websocket-client reads each with separate
+    socket reads for its header and its payload (each a trip through gevent's hub) and builds it
+    through several layers of Python; on the load generator that costs more CPU than the rest of a
+    chat. This client reads whatever has arrived (up to READ_AHEAD bytes), takes a whole unfragmented
+    text frame straight from it, and leaves anything else (a frame still arriving, pings, close,
+    fragments) to the library, whose frame parser it serves from the same buffer. (The opening
+    handshake reads the socket directly, before any of this.)"""
+
+    READ_AHEAD = 65_536
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._arrived, self._served = b"", 0
+        super().__init__(*args, **kwargs)
+
+    def recv(self) -> str | bytes:
+        if self._served >= len(self._arrived):
+            self._arrived, self._served = super()._recv(self.READ_AHEAD), 0
+        text = self._whole_text_frame()
+        return super().recv() if text is None else text
+
+    def _whole_text_frame(self) -> str | None:
+        """The next frame's text when it is a whole, final, unmasked text frame already read; else None."""
+        arrived, start = self._arrived, self._served
+        available = len(arrived) - start
+        if available < 2 or arrived[start] != 0x81 or arrived[start + 1] & 0x80:  # FIN + text, no mask
+            return None
+        length, head = arrived[start + 1], 2
+        if length == 126:
+            length, head = int.from_bytes(arrived[start + 2:start + 4], "big"), 4
+        elif length == 127:
+            length, head = int.from_bytes(arrived[start + 2:start + 10], "big"), 10
+        if available < head or available < head + length:
+            return None
+        self._served = start + head + length
+        return arrived[start + head:self._served].decode("utf-8")
+
+    def _recv(self, bufsize: int) -> bytes:
+        if self._served >= len(self._arrived):
+            self._arrived, self._served = super()._recv(self.READ_AHEAD), 0
+        start = self._served
+        self._served = min(start + bufsize, len(self._arrived))
+        return self._arrived[start:self._served]
+
+
 class RealtimeChat:
     def __init__(self, session: ApiSession, timeout_s: float) -> None:
         self.session = session
@@ -74,6 +119,7 @@ class RealtimeChat:
         try:
             self.socket = websocket.create_connection(
                 url, timeout=self.timeout_s, header=[f"X-Forwarded-For: {self.session.address}"],
+                class_=ReadAheadWebSocket,
                 # websocket-client checks UTF-8 byte by byte in Python, which costs more CPU than
                 # everything else a chat does; json.loads below refuses bad text anyway
                 skip_utf8_validation=True,
