@@ -85,12 +85,14 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="throughput and p50/p95 per endpoint, both modes")
     bench.add_argument("--modes", default="embedded,pg", help="comma-separated: embedded, pg")
-    bench.add_argument("--clients", type=int, default=10)
+    bench.add_argument("--clients", type=int, help="concurrent clients (default 10; 4 with --upstream)")
     bench.add_argument(
-        "--requests", type=int, default=1000, help="requests per endpoint (bounded by --seconds)"
+        "--requests", type=int, help="requests per endpoint, bounded by --seconds (default 1000; 40 with --upstream)"
     )
     bench.add_argument("--seconds", type=float, default=20.0, help="time cap per endpoint")
     bench.add_argument("--workers", type=int, default=1, help="uvicorn workers of the benched stack")
+    bench.add_argument("--upstream", action="store_true",
+                       help="measure the model emulator's latency model instead: configured vs measured medians")
     return parser
 
 
@@ -176,11 +178,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
+    if args.command == "bench" and args.upstream:
+        from stack.upstream.bench import run_upstream_bench
+
+        return run_upstream_bench(args.clients or 4, args.requests or 40)
     if args.command == "bench":
         from stack.bench import run_bench
 
         modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
-        return run_bench(modes, args.clients, args.requests, args.seconds, args.workers)
+        return run_bench(modes, args.clients or 10, args.requests or 1000, args.seconds, args.workers)
     return 2
 
 

@@ -1,89 +1,41 @@
-"""The upstream model emulator: an OpenAI-compatible API whose latency model is honoured (measured)."""
+"""The upstream model emulator: an OpenAI-compatible API that applies its latency model."""
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
-from stack.server import free_port, wait_for_http
+from stack.upstream.bench import (
+    ANSWER_TOKENS,
+    FIRST_TOKEN_MS,
+    TOKENS_PER_SECOND,
+    expected_total_ms,
+    running_emulator,
+    sample_streams,
+)
 from stack.upstream.latency import LatencyModel
-
-BUNDLE = Path(__file__).resolve().parents[2]
-FIRST_TOKEN_MS, TOKENS_PER_SECOND, ANSWER_TOKENS = 150.0, 100.0, 20
 
 
 @pytest.fixture(scope="module")
 def emulator():
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stack",
-            "upstream",
-            "--port",
-            str(port),
-            "--first-token-ms",
-            str(FIRST_TOKEN_MS),
-            "--tokens-per-second",
-            str(TOKENS_PER_SECOND),
-            "--answer-tokens",
-            str(ANSWER_TOKENS),
-            "--jitter",
-            "0.1",
-            "--seed",
-            "7",
-        ],
-        cwd=BUNDLE,
-    )
-    try:
-        assert wait_for_http(f"http://127.0.0.1:{port}/health", 20, process)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        process.wait(10)
+    with running_emulator() as base_url:
+        yield base_url
 
 
-def timed_stream(base_url: str) -> tuple[float, float, int]:
-    started = time.perf_counter()
-    first = None
-    tokens = 0
-    body = {
-        "model": "any",
-        "stream": True,
-        "messages": [{"role": "user", "content": "dose of amoxicillin for otitis"}],
-    }
-    with requests.post(f"{base_url}/chat/completions", json=body, stream=True, timeout=30) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        for line in response.iter_lines():
-            if not line.startswith(b"data: ") or line == b"data: [DONE]":
-                continue
-            delta = json.loads(line[6:])["choices"][0]["delta"].get("content")
-            if delta:
-                tokens += 1
-                first = first or time.perf_counter() - started
-    return first, time.perf_counter() - started, tokens
-
-
-def test_latency_model_is_honoured_within_10_percent_at_the_median(emulator):
-    with ThreadPoolExecutor(4) as pool:
-        samples = list(pool.map(lambda _: timed_stream(emulator), range(40)))
+def test_streams_follow_the_latency_model(emulator):
+    """The model is applied: never faster than configured (sleeps do not undershoot), the answer
+    length at its median, jitter varying it. How close the medians come to the configured ones on
+    this machine is measured by `python -m stack bench --upstream`, not asserted: timings in a test
+    on a shared machine would fail with its load, not with the emulator."""
+    samples = sample_streams(emulator, 4, 24)
     first_token = statistics.median(s[0] for s in samples) * 1000
-    tokens = statistics.median(s[2] for s in samples)
     total = statistics.median(s[1] for s in samples) * 1000
-    expected_total = FIRST_TOKEN_MS + (ANSWER_TOKENS - 1) * 1000 / TOKENS_PER_SECOND
-    assert abs(first_token - FIRST_TOKEN_MS) <= 0.1 * FIRST_TOKEN_MS, first_token
+    tokens = statistics.median(s[2] for s in samples)
+    assert first_token >= 0.8 * FIRST_TOKEN_MS, first_token  # jitter's log-normal factor: median 1
+    assert total >= 0.8 * expected_total_ms(FIRST_TOKEN_MS, TOKENS_PER_SECOND, ANSWER_TOKENS), total
     assert abs(tokens - ANSWER_TOKENS) <= 0.1 * ANSWER_TOKENS, tokens
-    assert abs(total - expected_total) <= 0.1 * expected_total, (total, expected_total)
     assert len({s[2] for s in samples}) > 1, "jitter varies the answer length"
 
 
