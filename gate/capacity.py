@@ -26,7 +26,11 @@ class StressLimits:
     settle_fraction: float = 0.5
     failure_ratio: float = 0.05  # the SLO on failures, per stage, over all endpoints
     aggregated_p95_ms: float = 0.0  # an SLO on the Aggregated p95 (0: only the endpoints' own limits)
-    knee_pct: float = 50.0
+    # the knee: where the endpoints' median latencies have doubled (+100%) over the lightest stage's,
+    # the textbook knee of a queue (a single server's response time doubles at 50% utilisation). At
+    # +50% the crossing sat in the noise of the flat part: 40/49/48 users in three runs, 22% apart;
+    # doubled: 49/52/52 users (docs/trends.md)
+    knee_pct: float = 100.0
     capacity_drop_pct: float = 20.0  # against the baseline: a capacity lower by more than this fails
     min_requests: int = 20  # a stage with fewer requests in its judged half cannot be judged
     # an endpoint's p95 is held to its SLO in a stage only with this many of its requests in the judged
