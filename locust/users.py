@@ -18,6 +18,7 @@ from documents import upload_body
 from locust import FastHttpUser, task
 from run_metrics import counters
 from session import ApiSession, envelope_ok, has_keys
+from task_deck import TaskDeck
 
 # Admin users keep at most this many of their own uploads; older ones are deleted (bounded KB).
 KEPT_UPLOADS = 5
@@ -35,6 +36,8 @@ class VoiceAssistUser(FastHttpUser):
         return random.uniform(low, high) * suite_module.suite.think_scale
 
     def on_start(self) -> None:
+        # every task of the type within one pass of its weights, even in a short run
+        self.tasks = TaskDeck(type(self).tasks, random.Random())
         suite = suite_module.suite
         account = next(filter(None, (suite.accounts.take(kind) for kind in self.account_kinds)), None) \
             if suite.accounts else None
