@@ -45,8 +45,7 @@ class ReadAheadWebSocket(websocket.WebSocket):
         super().__init__(*args, **kwargs)
 
     def recv(self) -> str | bytes:
-        if self._served >= len(self._arrived):
-            self._arrived, self._served = super()._recv(self.READ_AHEAD), 0
+        self._read_when_served()
         text = self._whole_text_frame()
         return super().recv() if text is None else text
 
@@ -66,9 +65,12 @@ class ReadAheadWebSocket(websocket.WebSocket):
         self._served = start + head + length
         return arrived[start + head:self._served].decode("utf-8")
 
-    def _recv(self, bufsize: int) -> bytes:
+    def _read_when_served(self) -> None:
         if self._served >= len(self._arrived):
             self._arrived, self._served = super()._recv(self.READ_AHEAD), 0
+
+    def _recv(self, bufsize: int) -> bytes:
+        self._read_when_served()
         start = self._served
         self._served = min(start + bufsize, len(self._arrived))
         return self._arrived[start:self._served]

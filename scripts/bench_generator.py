@@ -42,8 +42,7 @@ def requests_in(stats_json: Path) -> int:
     return sum(entry["num_requests"] for entry in json.loads(stats_json.read_text()))
 
 
-def suite_run(args: argparse.Namespace, target, accounts: Path, folder: Path) -> tuple[int, float, float]:
-    profile = Profile("smoke", layout.PROFILES / "smoke.conf", args.users, 5.0, args.seconds, (layout.LOCUSTFILE,))
+def suite_run(profile: Profile, target, accounts: Path, folder: Path) -> tuple[int, float, float]:
     folder.mkdir()
     run_locust(run.locust_command(profile, target, folder, accounts), folder.with_suffix(".log"))
     cpu, wall = cpu_while_loading(folder / "metrics.json")
@@ -81,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                           (layout.LOCUSTFILE,))
         accounts = run.seed_accounts(profile, work)
         for pair in range(1, args.pairs + 1):
-            suite = suite_run(args, target, accounts, work / f"suite-{pair}")
+            suite = suite_run(profile, target, accounts, work / f"suite-{pair}")
             bare = bare_run(args, target, suite[0] / args.seconds / args.users, work / f"bare-{pair}")
             rows.append((pair, suite, bare))
     finally:

@@ -64,11 +64,12 @@ def wait_for_http(url: str, timeout_s: float, process: subprocess.Popen | None =
     return False
 
 
-def start_emulator(host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
-    """The upstream model emulator as a child process; its output joins ours (the stack's log)."""
+def start_emulator(host: str = "127.0.0.1", model_args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    """The upstream model emulator as a child process (`model_args`: its latency-model options);
+    its output joins ours (the stack's log)."""
     port = free_port(host)
     child = subprocess.Popen(
-        [sys.executable, "-m", "stack", "upstream", "--host", host, "--port", str(port)],
+        [sys.executable, "-m", "stack", "upstream", "--host", host, "--port", str(port), *model_args],
         stdin=subprocess.DEVNULL,
     )
     if not wait_for_http(f"http://{host}:{port}/health", 20, child):

@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 
 import requests
 
-from stack.server import free_port, wait_for_http
+from stack.server import start_emulator
 
-BUNDLE = Path(__file__).resolve().parents[2]
 # The model the bench starts the emulator with: slower than the default, so that the client's own
 # overhead is a small part of what is measured.
 FIRST_TOKEN_MS, TOKENS_PER_SECOND, ANSWER_TOKENS, JITTER, SEED = 150.0, 100.0, 20, 0.1, 7
@@ -32,18 +28,12 @@ FIRST_TOKEN_MS, TOKENS_PER_SECOND, ANSWER_TOKENS, JITTER, SEED = 150.0, 100.0, 2
 @contextmanager
 def running_emulator(first_token_ms: float = FIRST_TOKEN_MS, tokens_per_second: float = TOKENS_PER_SECOND,
                      answer_tokens: int = ANSWER_TOKENS, jitter: float = JITTER, seed: int = SEED):
-    """The emulator on a free loopback port; yields its OpenAI base URL and stops it at the end."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stack", "upstream", "--port", str(port), "--first-token-ms", str(first_token_ms),
-         "--tokens-per-second", str(tokens_per_second), "--answer-tokens", str(answer_tokens),
-         "--jitter", str(jitter), "--seed", str(seed)],
-        cwd=BUNDLE,
-    )
+    """The emulator on a free loopback port with this model; yields its OpenAI base URL, stops it at the end."""
+    process, base_url = start_emulator(model_args=(
+        "--first-token-ms", str(first_token_ms), "--tokens-per-second", str(tokens_per_second),
+        "--answer-tokens", str(answer_tokens), "--jitter", str(jitter), "--seed", str(seed)))
     try:
-        if not wait_for_http(f"http://127.0.0.1:{port}/health", 20, process):
-            raise RuntimeError("the upstream emulator did not come up within 20 s")
-        yield f"http://127.0.0.1:{port}/v1"
+        yield base_url
     finally:
         process.terminate()
         process.wait(10)
