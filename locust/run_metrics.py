@@ -131,6 +131,14 @@ class RunRecord:
         self._cpu_at_start = (time.process_time(), time.monotonic())
 
     def _on_test_stop(self, environment, **_kwargs) -> None:
+        from locust.runners import WorkerRunner
+
+        if isinstance(environment.runner, WorkerRunner):
+            # Users' on_stop (logout, deleting uploads) runs inside the worker's stop, after its last
+            # periodic report; the master only waits 0.5 s for the report a worker sends on quit.
+            # Report now, before the worker tells the master it has stopped: the master reads the
+            # two messages in order, so nothing the users sent is missing from its statistics.
+            environment.runner._send_stats()
         # this process's CPU while the load ran (start-up and report writing excluded)
         if self._cpu_at_start:
             cpu, wall = self._cpu_at_start
