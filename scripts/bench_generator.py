@@ -6,6 +6,11 @@ Starts the embedded reference stack, runs the suite's smoke population, then a b
 FastHttpUser hitting /health at the same request rate, --pairs times alternated, and prints, side
 by side in one run, the generator's CPU milliseconds per request for each, each pair's ratio and
 their median (target: at most 1.5x).
+
+The bare user runs twice a pair: with random think times like the suite's users (the yardstick
+the target is judged against: same rate, same independent arrivals, so only the suite's own work
+differs) and on a fixed beat (shown for scale: on a small VM a fixed beat alone halves Locust's CPU
+per request, see bare_locustfile.py).
 CPU time is the Locust process's own (time.process_time) from test start to test stop, so
 neither start-up nor the stack's work on the same cores counts.
 """
@@ -24,6 +29,9 @@ from scripts import layout, run
 from scripts.profiles import Profile
 
 BARE = Path(__file__).with_name("bare_locustfile.py")
+# the bare user's pacings: the like-for-like yardstick first
+PACINGS = {"random": "random think times like the suite's (the yardstick)",
+           "constant": "fixed beat (for scale)"}
 
 
 def run_locust(command: list[str], log: Path) -> None:
@@ -49,17 +57,29 @@ def suite_run(profile: Profile, target, accounts: Path, folder: Path) -> tuple[i
     return requests_in(folder / "stats.json"), wall, cpu
 
 
-def bare_run(args: argparse.Namespace, target, rate_per_user: float, folder: Path) -> tuple[int, float, float]:
+def bare_run(args: argparse.Namespace, target, rate_per_user: float, pacing: str,
+             folder: Path) -> tuple[int, float, float]:
     folder.mkdir()
     run_locust([
         sys.executable, "-m", "locust", "-f", str(BARE), "--headless", "--only-summary",
         "--host", target.base_url, "--users", str(args.users), "--spawn-rate", "5",
-        "--run-time", f"{args.seconds}s", "--bare-rate", f"{rate_per_user:.3f}",
+        "--run-time", f"{args.seconds}s", "--bare-rate", f"{rate_per_user:.3f}", "--bare-pacing", pacing,
         "--json-file", str(folder / "stats"), "--exit-code-on-error", "0",
         "--bare-cpu-file", str(folder / "cpu.json"),
     ], folder.with_suffix(".log"))
     cpu, wall = cpu_while_loading(folder / "cpu.json")
     return requests_in(folder / "stats.json"), wall, cpu
+
+
+def cost_per_request(figures: tuple[int, float, float]) -> float:
+    count, _wall, cpu = figures
+    return 1000 * cpu / max(count, 1)
+
+
+def print_row(pair: int, name: str, figures: tuple[int, float, float], ratio: str) -> None:
+    count, wall, cpu = figures
+    print(f"{pair:4d} {name:36} {count:9d} {count / wall:7.1f} {cpu:7.2f} {cost_per_request(figures):15.3f} "
+          f"{ratio:>10}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,22 +101,25 @@ def main(argv: list[str] | None = None) -> int:
         accounts = run.seed_accounts(profile, work)
         for pair in range(1, args.pairs + 1):
             suite = suite_run(profile, target, accounts, work / f"suite-{pair}")
-            bare = bare_run(args, target, suite[0] / args.seconds / args.users, work / f"bare-{pair}")
-            rows.append((pair, suite, bare))
+            rate = suite[0] / args.seconds / args.users
+            bares = {pacing: bare_run(args, target, rate, pacing, work / f"bare-{pacing}-{pair}") for pacing in PACINGS}
+            rows.append((pair, suite, bares))
     finally:
         run.stop_reference_stack(target)
 
-    print(f"{'pair':>4} {'generator':28} {'requests':>9} {'req/s':>7} {'CPU s':>7} {'CPU ms/request':>15} {'ratio':>6}")
-    ratios = []
-    for pair, suite, bare in rows:
-        per_request = [1000 * cpu / max(count, 1) for count, _wall, cpu in (suite, bare)]
-        ratios.append(per_request[0] / per_request[1])
-        for name, (count, wall, cpu), cost, ratio in (("suite (smoke population)", suite, per_request[0], ""),
-                                                      ("bare FastHttpUser /health", bare, per_request[1],
-                                                       f"{ratios[-1]:.2f}x")):
-            print(f"{pair:4d} {name:28} {count:9d} {count / wall:7.1f} {cpu:7.2f} {cost:15.3f} {ratio:>6}")
-    print(f"ratio suite/bare CPU per request, median of {len(ratios)} pairs: {statistics.median(ratios):.2f}x "
-          f"(pairs {', '.join(f'{r:.2f}' for r in ratios)}; target <= 1.5x)")
+    print(f"{'pair':>4} {'generator':36} {'requests':>9} {'req/s':>7} {'CPU s':>7} {'CPU ms/request':>15} "
+          f"{'suite/this':>10}")
+    ratios: dict[str, list[float]] = {pacing: [] for pacing in PACINGS}
+    for pair, suite, bares in rows:
+        suite_cost = cost_per_request(suite)
+        print_row(pair, "suite (smoke population)", suite, "")
+        for pacing, bare in bares.items():
+            ratios[pacing].append(suite_cost / cost_per_request(bare))
+            print_row(pair, f"bare FastHttpUser /health, {pacing}", bare, f"{ratios[pacing][-1]:.2f}x")
+    for pacing, label in PACINGS.items():
+        print(f"suite/bare CPU per request, {label}, median of {len(rows)} pairs: "
+              f"{statistics.median(ratios[pacing]):.2f}x (pairs {', '.join(f'{r:.2f}' for r in ratios[pacing])})"
+              + ("; target <= 1.5x" if pacing == "random" else ""))
     print(f"artefacts: {work}")
     return 0
 
