@@ -199,12 +199,22 @@ class RealtimeChat:
         return True
 
     def close(self) -> None:
-        if self.socket is not None:
-            try:
-                self.socket.close()
-            except (websocket.WebSocketException, OSError):
-                pass
-            self.socket = None
+        """Send the close frame and drop the connection, without waiting for the server's reply.
+
+        websocket-client's own close() waits up to 3 s for that reply inside a bare `except: pass`,
+        which also swallows the GreenletExit Locust stops a user with: a user stopped while closing
+        its socket (the reconnect task, a failed exchange) went on with its tasks, and Locust
+        waited for it forever at the end of the run."""
+        socket, self.socket = self.socket, None
+        if socket is None:
+            return
+        try:
+            if socket.connected:
+                socket.send_close()
+        except (websocket.WebSocketException, OSError):
+            pass
+        finally:
+            socket.shutdown()
 
 
 def _error_text(frame: dict[str, Any]) -> str:

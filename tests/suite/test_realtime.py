@@ -68,3 +68,47 @@ def test_read_ahead_delivers_the_same_frames_in_fewer_reads():
     # the plain client reads each frame's header and payload apart: at least two reads per frame
     assert outcome["plain_reads"] >= 2 * 7
     assert max(run["reads"] for run in outcome["read_ahead"]) < outcome["plain_reads"]
+
+
+CLOSE_PROGRAM = r'''
+import sys
+sys.path.insert(0, sys.argv[1])
+import gevent, websocket
+from realtime import RealtimeChat, ReadAheadWebSocket
+
+class KilledWhileClosing:
+    """A socket on which the greenlet is stopped (Locust's GreenletExit) the moment it writes."""
+    def __init__(self):
+        self.closed = self._closed = False
+    def gettimeout(self):
+        return 5.0
+    def settimeout(self, timeout):
+        pass
+    def send(self, data):
+        raise gevent.GreenletExit()
+    def shutdown(self, how):
+        pass
+    def close(self):
+        self.closed = True
+
+chat = RealtimeChat(session=None, timeout_s=5.0)
+chat.socket = ReadAheadWebSocket(skip_utf8_validation=True)
+chat.socket.sock, chat.socket.connected = KilledWhileClosing(), True
+raw = chat.socket.sock
+try:
+    chat.close()
+except gevent.GreenletExit:
+    print("stopped", raw.closed, chat.socket is None)
+else:
+    print("went on", raw.closed, chat.socket is None)
+'''
+
+
+def test_a_user_stopped_while_closing_its_socket_stops():
+    """websocket-client's close() swallows every exception (a bare except): a user Locust stopped
+    while it closed its socket carried on with its tasks and the run never ended (seen in CI)."""
+    done = subprocess.run([sys.executable, "-c", CLOSE_PROGRAM, str(layout.SUITE)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # the stop reaches the user, and the connection is dropped all the same
+    assert done.stdout.split() == ["stopped", "True", "True"], done.stdout
