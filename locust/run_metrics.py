@@ -17,6 +17,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from locust.runners import WorkerRunner
+
 import locust
 
 SCHEMA = 1
@@ -131,8 +133,6 @@ class RunRecord:
         self._cpu_at_start = (time.process_time(), time.monotonic())
 
     def _on_test_stop(self, environment, **_kwargs) -> None:
-        from locust.runners import WorkerRunner
-
         if isinstance(environment.runner, WorkerRunner):
             # Users' on_stop (logout, deleting uploads) runs inside the worker's stop, after its last
             # periodic report; the master only waits 0.5 s for the report a worker sends on quit.
@@ -152,8 +152,6 @@ class RunRecord:
         self.spawn_complete_at = self.spawn_complete_at or _utc_now()
 
     def _on_quitting(self, environment, **_kwargs) -> None:
-        from locust.runners import WorkerRunner
-
         options = environment.parsed_options
         if not getattr(options, "metrics_file", None):
             return
