@@ -30,6 +30,7 @@ METRICS_KEYS = ("schema", "profile", "locust_version", "suite_version", "target"
 TARGET_KEYS = ("host", "chat_transport", "stack_mode")
 SETTINGS_KEYS = ("users", "spawn_rate", "run_time_s", "scale")
 MACHINE_KEYS = ("cpu_count", "platform")
+WORKERS_KEYS = ("count", "final_reports")
 STATS_KEYS = ("name", "method", "last_request_timestamp", "start_time", "num_requests", "num_none_requests",
               "num_failures", "total_response_time", "max_response_time", "min_response_time",
               "total_content_length", "response_times", "num_reqs_per_sec", "num_fail_per_sec")
@@ -65,6 +66,8 @@ class Run:
     fingerprint: dict[str, object]
     endpoints: dict[str, EndpointRecord]
     errors_known: bool
+    # distributed runs: workers whose final report never reached the master (their last requests are missing)
+    workers_unreported: int = 0
 
     @property
     def total_requests(self) -> int:
@@ -112,6 +115,12 @@ def check_judgeable(run: Run, profile: str, min_duration_fraction: float = 0.8) 
         raise Unjudgeable(
             f"the load generator saturated its CPU during {run.path} (Locust's CPU warning): its latencies "
             "are untrustworthy; rerun with fewer users or on a bigger machine"
+        )
+    if run.workers_unreported:
+        raise Unjudgeable(
+            f"{run.workers_unreported} Locust worker(s) of {run.path} never sent their final report to the master "
+            "(crashed, cut off, or slower to stop than --stop-timeout allows): its statistics miss their last "
+            "requests; see locust.log"
         )
     if run.planned_run_time_s and run.duration_s < min_duration_fraction * run.planned_run_time_s:
         raise Unjudgeable(
@@ -203,6 +212,15 @@ def _parse_metrics(metrics: object, path: Path) -> dict:
     cpu_warning = metrics.get("cpu_warning")
     if not isinstance(cpu_warning, bool):
         raise Unjudgeable(f"{path}: cpu_warning should be true or false, got {cpu_warning!r:.20}")
+    workers_unreported = 0
+    if "workers" in metrics:  # a distributed run's master says how many workers sent their final report
+        workers = _mapping(metrics.get("workers"), f"{path}: workers")
+        _require(workers, WORKERS_KEYS, f"{path}: workers")
+        count = _count(workers.get("count"), f"{path}: workers.count")
+        reported = _count(workers.get("final_reports"), f"{path}: workers.final_reports")
+        if reported > count:
+            raise Unjudgeable(f"{path}: workers.final_reports ({reported}) exceeds workers.count ({count})")
+        workers_unreported = count - reported
     started = _timestamp(metrics.get("started_at"), f"{path}: started_at")
     stopped = _timestamp(metrics.get("stopped_at"), f"{path}: stopped_at")
     duration_s = (stopped - started).total_seconds()
@@ -241,6 +259,7 @@ def _parse_metrics(metrics: object, path: Path) -> dict:
         "planned_run_time_s": planned,
         "cpu_warning": cpu_warning,
         "counters": counters,
+        "workers_unreported": workers_unreported,
         "fingerprint": fingerprint,
         "_started": started.timestamp(),
         "_stopped": stopped.timestamp(),

@@ -4,11 +4,18 @@ Counters are a fixed set of names (memory stays bounded over a soak). A worker s
 to the master with each report and starts again from zero, so the master's sum is exact; a
 standalone run keeps its own. When Locust quits, the master (or the standalone process) writes
 metrics.json: the counters plus what the gate needs to know about the run.
+
+A headless master also makes sure the workers' last requests reach it. Locust's master quits by
+sending "quit" and waiting 0.5 s for the workers' last reports, and a worker only stops its users
+(their on_stop: logouts, deleting uploads) on that "quit"; users slower than 0.5 s to stop sent
+requests the master never counted. So when the master stops, this module asks each worker to quit
+and waits, bounded, until every worker has sent the report it makes once its users have stopped.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import threading
@@ -17,13 +24,20 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from locust.runners import WorkerRunner
+import gevent
+from locust.rpc import Message
+from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner, WorkerRunner
 
 import locust
 
 SCHEMA = 1
 SUITE_VERSION = "0.1.0"
+log = logging.getLogger(__name__)
 REPORT_KEY = "voiceassist_counters"
+FINAL_KEY = "voiceassist_final"  # in a worker's report: its users have stopped, nothing more will come
+# How long a headless master waits for the workers' final reports beyond --stop-timeout (the time
+# Locust gives users to finish): the users' on_stop requests and the report's trip on loopback or LAN.
+FINAL_REPORT_GRACE_S = 30.0
 
 COUNTERS = (
     "auth_failures",
@@ -104,6 +118,9 @@ class RunRecord:
         self._cpu_at_start: tuple[float, float] | None = None
         self.generator: dict[str, float] = {}
         self.spawn_complete_at: str | None = None
+        # on a master: the workers whose final report arrived, and how many it waited for
+        self.final_reports: set[str] = set()
+        self.workers: dict[str, int] = {}
         events = environment.events
         events.report_to_master.add_listener(self._on_report_to_master)
         events.worker_report.add_listener(self._on_worker_report)
@@ -124,26 +141,65 @@ class RunRecord:
 
     def _on_report_to_master(self, client_id, data, **_kwargs) -> None:
         data[REPORT_KEY] = counters.take()
+        data[FINAL_KEY] = self.environment.runner.state == STATE_STOPPED
 
     def _on_worker_report(self, client_id, data, **_kwargs) -> None:
         counters.merge(data.get(REPORT_KEY, {}))
+        if data.get(FINAL_KEY):
+            self.final_reports.add(client_id)
 
     def _on_test_start(self, environment, **_kwargs) -> None:
         self.started_at = self.started_at or _utc_now()
         self._cpu_at_start = (time.process_time(), time.monotonic())
+        self.final_reports.clear()
 
     def _on_test_stop(self, environment, **_kwargs) -> None:
-        if isinstance(environment.runner, WorkerRunner):
-            # Users' on_stop (logout, deleting uploads) runs inside the worker's stop, after its last
-            # periodic report; the master only waits 0.5 s for the report a worker sends on quit.
-            # Report now, before the worker tells the master it has stopped: the master reads the
-            # two messages in order, so nothing the users sent is missing from its statistics.
-            environment.runner._send_stats()
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            # The users have stopped (their on_stop requests included): report now, flagged final,
+            # before the worker tells the master it has stopped or quit; the master reads a worker's
+            # messages in order, so nothing the users sent is missing from its statistics.
+            runner._send_stats()
         # this process's CPU while the load ran (start-up and report writing excluded)
         if self._cpu_at_start:
             cpu, wall = self._cpu_at_start
             self.generator = {"cpu_s": round(time.process_time() - cpu, 3),
                               "wall_s": round(time.monotonic() - wall, 3)}
+        if isinstance(runner, MasterRunner) and environment.parsed_options.headless:
+            self._collect_final_reports(runner)
+
+    def _collect_final_reports(self, runner: MasterRunner) -> None:
+        """Ask the workers still connected to quit and wait until each has sent its final report.
+
+        Runs inside the master's stop, before Locust's own quit sends "quit" and waits its 0.5 s (a
+        worker told "quit" twice quits once). Workers that already stopped on a "stop" message have
+        reported and left; a worker that loses its connection is given up on, and so is the wait
+        after --stop-timeout plus FINAL_REPORT_GRACE_S: metrics.json then says which were missing.
+        """
+        connected = {client.id for client in runner.clients.all if client.state != STATE_MISSING}
+        expected = connected | self.final_reports
+
+        def still_waiting(client_id: str) -> bool:
+            # a worker that has quit was read to the end (its final report came before its "quit");
+            # one whose heartbeats stopped will send nothing more
+            client = runner.clients.get(client_id)
+            return client_id not in self.final_reports and client is not None and client.state != STATE_MISSING
+
+        waiting = {client_id for client_id in connected if still_waiting(client_id)}
+        if gevent.getcurrent() in runner.greenlet:
+            # stopping from the master's own message loop (its last worker quit): waiting here would
+            # keep the reports from being read
+            waiting = set()
+        for client_id in waiting:
+            runner.server.send_to_client(Message("quit", None, client_id))
+        deadline = time.monotonic() + (self.environment.stop_timeout or 0) + FINAL_REPORT_GRACE_S
+        while waiting and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+            waiting = {client_id for client_id in waiting if still_waiting(client_id)}
+        self.workers = {"count": len(expected), "final_reports": len(expected & self.final_reports)}
+        if self.workers["final_reports"] < self.workers["count"]:
+            log.error("%d of %d workers did not send their final report: the statistics miss their last requests",
+                      self.workers["count"] - self.workers["final_reports"], self.workers["count"])
 
     def _on_spawning_complete(self, user_count, **_kwargs) -> None:
         # the most users of each type the run had at once (a shape spawns several times)
@@ -204,5 +260,6 @@ class RunRecord:
             "cpu_warning": cpu_warning,
             "generator": self.generator,
             "counters": counters.snapshot(),
+            **({"workers": self.workers} if self.workers else {}),
             "machine": {"cpu_count": os.cpu_count(), "platform": f"{platform.system()}-{platform.machine()}"},
         }

@@ -4,6 +4,7 @@ one-line reason, a verdict.json and a summary.md, never a traceback."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from conftest import BASELINE, FIXTURES, POLICY, gate_command
@@ -55,6 +56,7 @@ def test_a_new_error_class_is_called_out(check):
         ("corrupt-json", "not valid JSON"),
         ("locust-crash", "metrics.json is missing"),
         ("cpu-warning", "CPU warning"),
+        ("unreported-worker", "1 Locust worker(s)"),
         ("other-users", "users: 10 -> 20"),
         ("missing-endpoint", "GET /metrics made 0 requests where the baseline made 20 on average"),
         ("too-few-requests", "GET /api/auth/me made 10 requests where the baseline made 120 on average"),
@@ -70,6 +72,22 @@ def test_runs_that_cannot_be_judged_exit_2_with_one_line_reason(check, fixture, 
     assert "Traceback" not in done.stdout + done.stderr
     assert verdict["verdict"] == "unjudgeable" and verdict["exit_code"] == 2 and reason in verdict["reason"]
     assert "CANNOT JUDGE" in summary
+
+
+@pytest.mark.parametrize(("workers", "code", "reason"), [
+    ({"count": 2, "final_reports": 2}, 0, "PASS"),
+    ({"count": 2, "final_reports": 3}, 2, "workers.final_reports (3) exceeds workers.count (2)"),
+    ({"count": 2}, 2, "workers lacks final_reports"),
+    ({"count": "2", "final_reports": 2}, 2, "workers.count"),
+])
+def test_a_distributed_run_is_judged_only_with_every_worker_final_report(tmp_path, workers, code, reason):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "pass", run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "workers": workers}))
+    done = gate_command("check", "--run", str(run), "--profile", "smoke", "--baseline", str(BASELINE),
+                        "--policy", str(POLICY), "--out", str(tmp_path / "out"))
+    assert done.returncode == code and reason in done.stdout, done.stdout
 
 
 def test_a_missing_baseline_is_not_a_pass_and_offers_the_record_command(check, tmp_path):

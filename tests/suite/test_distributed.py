@@ -22,11 +22,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def locust(*args: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "locust", "-f", str(layout.LOCUSTFILE), *args],
-                            cwd=layout.SUITE, stdout=log.open("w"), stderr=subprocess.STDOUT)
-
-
 def assert_master_equals_sum_of_workers(results: Path, workers: int) -> None:
     stats = json.loads((results / "stats.json").read_text())
     metrics = json.loads((results / "metrics.json").read_text())
@@ -41,25 +36,66 @@ def assert_master_equals_sum_of_workers(results: Path, workers: int) -> None:
     assert metrics["counters"]["queries_with_citations"] + metrics["counters"]["queries_without_citations"] > 0
 
 
-def test_master_and_two_workers_on_loopback(embedded_stack, tmp_path):
-    accounts = embedded_stack.accounts_file
+SLOW_TO_STOP = """
+import gevent
+import suite  # noqa: F401  (the suite's listeners: counters, worker ledgers, final reports)
+from locust import FastHttpUser, constant, task
+
+
+class SlowToStop(FastHttpUser):
+    wait_time = constant(0.5)
+
+    @task
+    def health(self):
+        self.client.get("/health")
+
+    def on_stop(self):
+        gevent.sleep(2)  # far beyond the 0.5 s Locust's master waits for its workers' last reports
+        self.client.get("/health", name="on_stop")
+"""
+
+
+def run_master_and_workers(locustfile: Path, host: str, results: Path, workers: int, *args: str,
+                           common: tuple[str, ...] = ()) -> None:
     port = free_port()
-    common = ["--accounts-file", str(accounts), "--metrics-file", str(tmp_path / "metrics.json")]
-    master = locust(
-        "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2",
-        "--headless", "--host", embedded_stack.base_url, *RUN, "--exit-code-on-error", "0",
-        "--json-file", str(tmp_path / "stats"), *common, log=tmp_path / "master.log",
-    )
-    workers = [locust("--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *common,
-                      log=tmp_path / f"worker-{n}.log") for n in range(2)]
+    common = (*common, "--metrics-file", str(results / "metrics.json"))
+    master = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--master", "--master-bind-host", "127.0.0.1",
+         "--master-bind-port", str(port), "--expect-workers", str(workers), "--headless", "--host", host, *args,
+         "--exit-code-on-error", "0", "--json-file", str(results / "stats"), *common],
+        cwd=layout.SUITE, stdout=(results / "master.log").open("w"), stderr=subprocess.STDOUT)
+    processes = [master, *(
+        subprocess.Popen([sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host",
+                          "127.0.0.1", "--master-port", str(port), *common],
+                         cwd=layout.SUITE, stdout=(results / f"worker-{n}.log").open("w"), stderr=subprocess.STDOUT)
+        for n in range(workers))]
     try:
-        assert master.wait(timeout=120) == 0, (tmp_path / "master.log").read_text()[-2000:]
-        for worker in workers:
+        assert master.wait(timeout=120) == 0, (results / "master.log").read_text()[-2000:]
+        for worker in processes[1:]:
             worker.wait(timeout=60)
     finally:
-        for process in (master, *workers):
+        for process in processes:
             if process.poll() is None:
                 process.kill()
+
+
+def test_the_master_counts_requests_users_send_while_stopping(embedded_stack, tmp_path):
+    """Users whose on_stop takes 2 s: Locust's master alone would quit 0.5 s after telling the workers to."""
+    locustfile = tmp_path / "slow_to_stop.py"
+    locustfile.write_text(SLOW_TO_STOP)
+    run_master_and_workers(locustfile, embedded_stack.base_url, tmp_path, 2,
+                           "--users", "4", "--spawn-rate", "4", "--run-time", "4s")
+    stats = {entry["name"]: entry for entry in json.loads((tmp_path / "stats.json").read_text())}
+    assert stats["on_stop"]["num_requests"] == 4, (tmp_path / "master.log").read_text()[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["workers"] == {"count": 2, "final_reports": 2}
+    ledgers = [json.loads(path.read_text()) for path in sorted(tmp_path.glob("metrics.worker-*.json"))]
+    assert sum(entry["num_requests"] for entry in stats.values()) == sum(ledger["requests"] for ledger in ledgers)
+
+
+def test_master_and_two_workers_on_loopback(embedded_stack, tmp_path):
+    run_master_and_workers(layout.LOCUSTFILE, embedded_stack.base_url, tmp_path, 2, *RUN,
+                           common=("--accounts-file", str(embedded_stack.accounts_file)))
     assert_master_equals_sum_of_workers(tmp_path, workers=2)
 
 
