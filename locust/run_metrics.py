@@ -118,9 +118,9 @@ class RunRecord:
         self._cpu_at_start: tuple[float, float] | None = None
         self.generator: dict[str, float] = {}
         self.spawn_complete_at: str | None = None
-        # on a master: the workers whose final report arrived, and how many it waited for
+        # on a master: the workers whose final report arrived, and those it waited for when it stopped
         self.final_reports: set[str] = set()
-        self.workers: dict[str, int] = {}
+        self.expected_workers: set[str] | None = None
         events = environment.events
         events.report_to_master.add_listener(self._on_report_to_master)
         events.worker_report.add_listener(self._on_worker_report)
@@ -177,7 +177,9 @@ class RunRecord:
         after --stop-timeout plus FINAL_REPORT_GRACE_S: metrics.json then says which were missing.
         """
         connected = {client.id for client in runner.clients.all if client.state != STATE_MISSING}
-        expected = connected | self.final_reports
+        # kept as a set, counted when metrics.json is written: Locust may end the process (its last
+        # worker quit) while this wait is still polling
+        self.expected_workers = connected | self.final_reports
 
         def still_waiting(client_id: str) -> bool:
             # a worker that has quit was read to the end (its final report came before its "quit");
@@ -186,20 +188,29 @@ class RunRecord:
             return client_id not in self.final_reports and client is not None and client.state != STATE_MISSING
 
         waiting = {client_id for client_id in connected if still_waiting(client_id)}
-        if gevent.getcurrent() in runner.greenlet:
-            # stopping from the master's own message loop (its last worker quit): waiting here would
-            # keep the reports from being read
+        current = gevent.getcurrent()
+        if current in runner.greenlet and current is not runner.shape_greenlet:
+            # stopping from one of the master's own loops (messages: its last worker quit): waiting
+            # there would keep the reports from being read
             waiting = set()
         for client_id in waiting:
             runner.server.send_to_client(Message("quit", None, client_id))
-        deadline = time.monotonic() + (self.environment.stop_timeout or 0) + FINAL_REPORT_GRACE_S
+        asked = time.monotonic()
+        deadline = asked + (self.environment.stop_timeout or 0) + FINAL_REPORT_GRACE_S
         while waiting and time.monotonic() < deadline:
             gevent.sleep(0.1)
             waiting = {client_id for client_id in waiting if still_waiting(client_id)}
-        self.workers = {"count": len(expected), "final_reports": len(expected & self.final_reports)}
-        if self.workers["final_reports"] < self.workers["count"]:
+        workers = self.workers()
+        if workers["final_reports"] < workers["count"]:
             log.error("%d of %d workers did not send their final report: the statistics miss their last requests",
-                      self.workers["count"] - self.workers["final_reports"], self.workers["count"])
+                      workers["count"] - workers["final_reports"], workers["count"])
+        else:
+            log.info("all %d workers sent their final report (%.1f s after the stop)", workers["count"],
+                     time.monotonic() - asked)
+
+    def workers(self) -> dict[str, int]:
+        expected = self.expected_workers or set()
+        return {"count": len(expected), "final_reports": len(expected & self.final_reports)}
 
     def _on_spawning_complete(self, user_count, **_kwargs) -> None:
         # the most users of each type the run had at once (a shape spawns several times)
@@ -260,6 +271,6 @@ class RunRecord:
             "cpu_warning": cpu_warning,
             "generator": self.generator,
             "counters": counters.snapshot(),
-            **({"workers": self.workers} if self.workers else {}),
+            **({"workers": self.workers()} if self.expected_workers is not None else {}),
             "machine": {"cpu_count": os.cpu_count(), "platform": f"{platform.system()}-{platform.machine()}"},
         }

@@ -2,7 +2,8 @@
 
 A master and two worker processes on loopback, and the runner's --processes; each worker
 writes a ledger of what it sent (requests, failures, custom counters) when it quits, and the
-master's statistics and metrics.json must equal the sums.
+master's statistics and metrics.json must equal the sums, however the run ends (run time, a load
+shape) and however long the users take to stop.
 """
 
 import json
@@ -27,6 +28,7 @@ def assert_master_equals_sum_of_workers(results: Path, workers: int) -> None:
     metrics = json.loads((results / "metrics.json").read_text())
     ledgers = [json.loads(path.read_text()) for path in sorted(results.glob("metrics.worker-*.json"))]
     assert len(ledgers) == workers, f"expected {workers} worker ledgers, found {len(ledgers)}"
+    assert metrics["workers"] == {"count": workers, "final_reports": workers}
     assert all(ledger["requests"] > 0 for ledger in ledgers), "a worker sent nothing"
     assert sum(e["num_requests"] for e in stats) == sum(ledger["requests"] for ledger in ledgers)
     assert sum(e["num_failures"] for e in stats) == sum(ledger["failures"] for ledger in ledgers)
@@ -108,3 +110,17 @@ def test_runner_forks_workers_with_processes(embedded_stack, tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert_master_equals_sum_of_workers(tmp_path, workers=2)
+
+
+def test_a_load_shape_run_on_workers_ends_with_every_final_report(embedded_stack, tmp_path):
+    """A shape ends the run from the master's shape loop, not from the run-time timer: same guarantee."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.run", "spike", "--stack", "external", "--host", embedded_stack.base_url,
+         "--accounts", str(embedded_stack.accounts_file), "--processes", "2", "--scale", "0.05",
+         "--run-time", "30s", "--think-scale", "0.05", "--results", str(tmp_path), "--no-gate"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert_master_equals_sum_of_workers(tmp_path, workers=2)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [phase["name"] for phase in metrics["phases"]][-1] == "recovery"
