@@ -174,7 +174,7 @@ class RunRecord:
         Runs inside the master's stop, before Locust's own quit sends "quit" and waits its 0.5 s (a
         worker told "quit" twice quits once). Workers that already stopped on a "stop" message have
         reported and left; a worker that loses its connection is given up on, and so is the wait
-        after --stop-timeout plus FINAL_REPORT_GRACE_S: metrics.json then says which were missing.
+        after --stop-timeout plus FINAL_REPORT_GRACE_S: metrics.json then says how many reported.
         """
         connected = {client.id for client in runner.clients.all if client.state != STATE_MISSING}
         # kept as a set, counted when metrics.json is written: Locust may end the process (its last
