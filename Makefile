@@ -37,7 +37,7 @@ baseline: $(INSTALLED)
 	$(PY) -m scripts.baseline $(PROFILE) --runs $(RUNS) $(ARGS)
 
 lint: $(INSTALLED)
-	$(PY) -m ruff check gate stack scripts locust tests
+	$(PY) -m ruff check gate stack scripts benchmarks locust tests
 
 clean:
 	rm -rf results .pytest_cache .hypothesis

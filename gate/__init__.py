@@ -16,3 +16,9 @@ class Unjudgeable(Exception):
 EXIT_PASS = 0
 EXIT_FAIL = 1
 EXIT_UNJUDGEABLE = 2
+
+# The policy file, relative to where the gate is run (the repository's root).
+DEFAULT_POLICY = "baselines/policy.yml"
+# The hidden line that marks the sticky pull-request comment of a profile (render writes it, the
+# publisher finds the comment by it).
+COMMENT_MARKER = "<!-- voiceassist-perf-gate:{profile} -->"

@@ -10,9 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from gate import EXIT_PASS, EXIT_UNJUDGEABLE, Unjudgeable
-
-DEFAULT_POLICY = "baselines/policy.yml"
+from gate import DEFAULT_POLICY, EXIT_PASS, EXIT_UNJUDGEABLE, Unjudgeable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,9 +72,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args) -> int:
-    from gate.pipeline import judge
-    from gate.publish import write_report
-    from gate.render import render_summary
+    from gate.judge.pipeline import judge
+    from gate.publish.files import write_report
+    from gate.report.render import render_summary
 
     baseline_path = args.baseline or f"baselines/{args.profile}.json"
     verdict = judge(args.run, args.profile, baseline_path, args.policy, args.confirms)
@@ -96,13 +94,13 @@ def _check(args) -> int:
 
 
 def _record(args) -> int:
-    from gate.baseline import (
+    from gate.read.baseline import (
         read_baseline_document,
         record_baseline,
         update_baseline,
         write_baseline,
     )
-    from gate.run import check_judgeable, read_run
+    from gate.read.run import check_judgeable, read_run
 
     out = Path(args.out or f"baselines/{args.profile}.json")
     runs = []
@@ -130,7 +128,7 @@ def _record(args) -> int:
 
 
 def _bench(args) -> int:
-    from gate.bench import run_benchmark, run_noise_study
+    from benchmarks.gate_analysis import run_benchmark, run_noise_study
 
     if args.study:
         minutes = 2.0 if args.minutes == 60.0 else args.minutes

@@ -245,7 +245,7 @@ def memory_scraped(profile: Profile, target: Target, results: Path):
     if profile.name != "soak":
         yield
         return
-    from gate.trends import scrape_metrics
+    from gate.trends.scrape import scrape_metrics
 
     stop = results / "scrape.stop"
     scraper = threading.Thread(
@@ -279,9 +279,9 @@ def worst(*verdicts: int) -> int:
 
 def report_unjudgeable(profile: str, results: Path, reason: str, baseline: Path, policy: Path) -> None:
     """The same verdict.json and summary.md as the gate's, for a run that never reached the gate."""
-    from gate.publish import write_report
-    from gate.render import render_summary
-    from gate.verdict import unjudgeable_verdict
+    from gate.judge.verdict import unjudgeable_verdict
+    from gate.publish.files import write_report
+    from gate.report.render import render_summary
 
     verdict = unjudgeable_verdict(f"this run broke before the gate: {reason}", profile, None, str(policy),
                                   str(baseline))

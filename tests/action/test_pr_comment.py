@@ -1,5 +1,5 @@
 """The sticky pull-request comment against a local fake of GitHub's REST API: the real command
-(`python -m gate.pr_comment`) with GITHUB_API_URL pointed at the fake, as the action runs it."""
+(`python -m gate.publish`) with GITHUB_API_URL pointed at the fake, as the action runs it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gate import pr_comment
+from gate.publish import pr_comment
 from tests.action.fake_github import PR, REPO, TOKEN, FakeGitHub
 
 BUNDLE = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def publish(github: FakeGitHub, summary: Path, *extra: str, token: str | None = 
     if token is not None:
         env["GITHUB_TOKEN"] = token
     return subprocess.run(
-        [sys.executable, "-m", "gate.pr_comment", "--summary", str(summary), "--profile", profile,
+        [sys.executable, "-m", "gate.publish", "--summary", str(summary), "--profile", profile,
          "--repo", REPO, "--pr", str(PR), *extra],
         cwd=BUNDLE, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
@@ -174,11 +174,12 @@ def test_a_malformed_pull_request_number_or_repository_is_refused_before_any_cal
     flag = args.index(bad[0])
     args[flag + 1] = bad[1]
     env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.api}
-    done = subprocess.run([sys.executable, "-m", "gate.pr_comment", *args], cwd=BUNDLE, env=env,
+    done = subprocess.run([sys.executable, "-m", "gate.publish", *args], cwd=BUNDLE, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and github.calls == []
 
 
 def test_the_marker_is_the_one_the_gate_renders():
-    render = pytest.importorskip("gate.render")
-    assert pr_comment.MARKER == render.MARKER
+    render = pytest.importorskip("gate.report.render")
+    summary = render.render_summary({"profile": "smoke", "verdict": "pass", "headline": "PASS", "reason": "ok"})
+    assert summary.startswith(pr_comment.marker("smoke") + "\n")

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gate.cli import main
-from gate.run import METRICS_KEYS, STATS_KEYS
+from gate.read.run import METRICS_KEYS, STATS_KEYS
 
 PASSING = FIXTURES / "pass"
 STATS = json.loads((PASSING / "stats.json").read_text())

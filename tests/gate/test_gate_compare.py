@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import POLICY
 
-from gate.compare import compare
-from gate.policy import load_policy
-from gate.run import read_run
-from gate.synthetic import smoke_shape, write_run
+from benchmarks.synthetic import smoke_shape, write_run
+from gate.judge.compare import compare
+from gate.read.policy import load_policy
+from gate.read.run import read_run
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import POLICY
 
-from gate.policy import PolicyError, load_policy
+from gate.read.policy import PolicyError, load_policy
 
 
 @pytest.fixture

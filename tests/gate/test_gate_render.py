@@ -9,9 +9,9 @@ import re
 import pytest
 from conftest import BASELINE, FIXTURES, POLICY
 
-from gate.pipeline import judge
-from gate.render import COMMENT_LIMIT, render_summary
-from gate.verdict import unjudgeable_verdict
+from gate.judge.pipeline import judge
+from gate.judge.verdict import unjudgeable_verdict
+from gate.report.render import COMMENT_LIMIT, render_summary
 
 
 @pytest.fixture(scope="module")

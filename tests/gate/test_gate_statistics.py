@@ -11,21 +11,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from gate.noise import metric_noise
-from gate.policy import Statistics
-from gate.run import EndpointRecord
-from gate.statistics import (
+from gate.judge.noise import metric_noise
+from gate.judge.statistics import (
     adjust_p_values,
     between_run_variance,
-    bucket_width,
-    continuous_percentile,
     failure_ratio_p_value,
-    histogram_from_buckets,
-    percentile,
     percentile_log_variance,
     shrunk_spread,
 )
-from gate.synthetic import locust_buckets
+from gate.read.histogram import (
+    bucket_width,
+    continuous_percentile,
+    histogram_from_buckets,
+    locust_buckets,
+    percentile,
+)
+from gate.read.policy import Statistics
+from gate.read.run import EndpointRecord
 
 
 def locust_percentile(response_times: dict[float, int], num_requests: int, percent: float) -> float:
@@ -135,7 +137,7 @@ def test_the_run_wide_shift_is_taken_out_and_a_lone_mover_stands_out():
     noise = metric_noise("p95", history, current, 60.0, Statistics())
     assert all(noise.endpoints[name].normalised for name in names)
     assert noise.run_shift == pytest.approx(math.log(1.3), abs=0.06)
-    from gate.noise import observe
+    from gate.judge.noise import observe
 
     lone, _, _ = noise.deviation("GET /e3", observe("p95", current["GET /e3"], 60.0))
     others = [noise.deviation(n, observe("p95", current[n], 60.0))[0] for n in names if n != "GET /e3"]

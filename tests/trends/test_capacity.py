@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from trend_data import START, aggregated_frame
 
-from gate.capacity import StressLimits, compare_capacity, knee_users, stress_capacity
+from gate.trends.capacity import StressLimits, compare_capacity, knee_users, stress_capacity
 
 STAGE_S = 30
 USERS = [10, 20, 30, 40, 50, 60, 70, 80]

@@ -8,14 +8,14 @@ import json
 import pytest
 
 from gate import Unjudgeable
-from gate.changepoints import (
+from gate.trends.changepoints import (
     ChangePointSettings,
     find_change_points,
     find_history_change_points,
     judge_new,
     new_change_points,
 )
-from gate.history import append_record, history_series, read_history, synthetic_history
+from gate.trends.history import append_record, history_series, read_history, synthetic_history
 
 pytest.importorskip("otava.analysis", reason="apache-otava is not installed (pip install --no-deps apache-otava)")
 

@@ -7,7 +7,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from trend_data import START, aggregated_frame, memory_frame
 
-from gate.drift import SoakLimits, latency_drift, parse_process_metrics, robust_trend, soak_drift, thin
+from gate.trends.drift import SoakLimits, latency_drift, parse_process_metrics, robust_trend, soak_drift, thin
 
 
 @pytest.mark.parametrize("seed", range(5))

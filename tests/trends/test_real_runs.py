@@ -1,5 +1,5 @@
 """The analyses on real scaled runs of the reference stack (tests/fixtures/trends, made by
-scripts/calibrate_trends.py and tests/fixtures/trends/build.py): what docs/trends.md reports."""
+benchmarks/calibrate_trends.py and tests/fixtures/trends/build.py): what docs/trends.md reports."""
 
 from __future__ import annotations
 

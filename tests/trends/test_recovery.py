@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from trend_data import START, aggregated_frame
 
-from gate.recovery import SpikeLimits, recovery_time, spike_recovery
+from gate.trends.recovery import SpikeLimits, recovery_time, spike_recovery
 
 PHASES = [
     {"name": "steady", "users": 50, "start": START, "end": START + 60},

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from trend_data import FIXTURES, START, aggregated_frame, memory_frame, trends_command, write_run_folder
 
-from gate.history import append_record, synthetic_history
-from gate.trends import scrape_metrics
+from gate.trends.history import append_record, synthetic_history
+from gate.trends.scrape import scrape_metrics
 
 SPIKE_PHASES = [
     {"name": "steady", "users": 50, "start": START, "end": START + 60},

@@ -16,18 +16,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gate.policy import LATENCY_METRICS, Statistics
-from gate.run import AGGREGATED, EndpointRecord
-from gate.statistics import (
+from gate.judge.statistics import (
     Spread,
     between_run_variance,
-    continuous_percentile,
-    log_ms,
     percentile_log_variance,
     pooled_spread,
     shrunk_spread,
     throughput_log_variance,
 )
+from gate.read.histogram import continuous_percentile, log_ms
+from gate.read.policy import LATENCY_METRICS, Statistics
+from gate.read.run import AGGREGATED, EndpointRecord
 
 LOG_METRICS = (*LATENCY_METRICS, "throughput")
 # Fewer endpoints than this: no run-wide shift is estimated (a median of two is not robust).
@@ -79,7 +78,7 @@ class MetricNoise:
 
     def expected(self, endpoint: str) -> float | None:
         """What the baseline predicts for this run (ms or req/s), given the run-wide shift. Latencies are
-        interpolated percentiles (see statistics.continuous_percentile), not Locust's bucket values."""
+        interpolated percentiles (see histogram.continuous_percentile), not Locust's bucket values."""
         noise = self.endpoints.get(endpoint)
         if noise is None:
             return None

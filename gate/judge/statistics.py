@@ -1,4 +1,4 @@
-"""Distribution statistics over Locust's bucketed histograms, and the noise model of the comparison.
+"""Distribution statistics over Locust's bucketed histograms, and the building blocks of the noise model.
 
 Plain functions over plain data (numpy arrays and floats). Latency and throughput are compared on a
 log scale: run-to-run swings on shared machines are multiplicative, and a ratio is what a user reads.
@@ -9,98 +9,12 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from math import floor, log
+from math import log
 
 import numpy as np
 from scipy import special
 
-# Locust reports 0 ms for sub-millisecond responses; a log scale needs a positive value, and half
-# the smallest bucket is the honest stand-in.
-SMALLEST_MS = 0.5
-
-
-@dataclass(frozen=True, eq=False)  # compared and hashed by identity: the noise model caches per histogram
-class Histogram:
-    """Response times (ms, bucket centres, ascending, unique) and how many requests fell in each."""
-
-    values: np.ndarray
-    counts: np.ndarray
-
-    @property
-    def total(self) -> int:
-        return int(self.counts.sum())
-
-
-def histogram_from_buckets(buckets: dict[float, int]) -> Histogram:
-    """Builds a histogram from {response time ms: count}; empty buckets are dropped."""
-    items = sorted((float(value), int(count)) for value, count in buckets.items() if count > 0)
-    values = np.array([value for value, _ in items], dtype=float)
-    counts = np.array([count for _, count in items], dtype=np.int64)
-    return Histogram(values=values, counts=counts)
-
-
-def merge_histograms(histograms: list[Histogram]) -> Histogram:
-    buckets: dict[float, int] = {}
-    for histogram in histograms:
-        for value, count in zip(histogram.values.tolist(), histogram.counts.tolist()):
-            buckets[value] = buckets.get(value, 0) + count
-    return histogram_from_buckets(buckets)
-
-
-def bucket_width(ms: float) -> float:
-    """Width of Locust's response-time bucket around `ms` (it keeps about two significant digits)."""
-    if ms < 100:
-        return 1.0
-    if ms < 1000:
-        return 10.0
-    if ms < 10000:
-        return 100.0
-    return 1000.0
-
-
-def order_statistic(histogram: Histogram, rank: int) -> float:
-    """The value of the `rank`-th smallest request (0-based), clipped to the histogram."""
-    cumulative = np.cumsum(histogram.counts)
-    rank = min(max(int(rank), 0), int(cumulative[-1]) - 1)
-    return float(histogram.values[int(np.searchsorted(cumulative, rank, side="right"))])
-
-
-def percentile(histogram: Histogram, quantile: float) -> float:
-    """The percentile as Locust's own report computes it (so the numbers match report.html)."""
-    if histogram.total == 0:
-        raise ValueError("percentile of an empty histogram")
-    return order_statistic(histogram, floor(histogram.total * quantile))
-
-
-def log_ms(ms: float) -> float:
-    return log(max(ms, SMALLEST_MS))
-
-
-def _bucket_edges(histogram: Histogram) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper edges of each bucket: Locust's rounding interval, never overlapping the previous."""
-    widths = np.select([histogram.values < 100, histogram.values < 1000, histogram.values < 10000],
-                       [1.0, 10.0, 100.0], 1000.0)
-    upper = histogram.values + widths / 2.0
-    lower = np.maximum(histogram.values - widths / 2.0, 0.0)
-    lower[1:] = np.maximum(lower[1:], upper[:-1])
-    return lower, np.maximum(upper, lower)
-
-
-def continuous_percentile(histogram: Histogram, quantile: float | np.ndarray) -> float | np.ndarray:
-    """The percentile with requests spread evenly inside their buckets.
-
-    Locust's own figure jumps a whole bucket (10 ms at 150 ms) when one request crosses it; the
-    interpolated one moves smoothly, so the comparison is not dominated by rounding.
-    """
-    if histogram.total == 0:
-        raise ValueError("percentile of an empty histogram")
-    lower, upper = _bucket_edges(histogram)
-    cumulative = np.concatenate([[0], np.cumsum(histogram.counts)])
-    rank = np.clip(np.asarray(quantile, dtype=float) * histogram.total, 0, histogram.total)
-    index = np.clip(np.searchsorted(cumulative, rank, side="right") - 1, 0, len(histogram.counts) - 1)
-    within = (rank - cumulative[index]) / histogram.counts[index]
-    value = lower[index] + np.clip(within, 0.0, 1.0) * (upper[index] - lower[index])
-    return float(value) if np.ndim(value) == 0 else value
+from gate.read.histogram import SMALLEST_MS, Histogram, bucket_width, continuous_percentile
 
 
 @functools.lru_cache(maxsize=8192)

@@ -1,6 +1,6 @@
 """Benchmark: the load generator's CPU time per request, the suite against a bare FastHttpUser.
 
-    python -m scripts.bench_generator [--users 10] [--seconds 40] [--pairs 3]
+    python -m benchmarks.generator [--users 10] [--seconds 40] [--pairs 3]
 
 Starts the embedded reference stack, runs the suite's smoke population, then a bare
 FastHttpUser hitting /health at the same request rate, --pairs times alternated, and prints, side

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 import yaml
 
 from gate import Unjudgeable
+from gate.read.run import AGGREGATED
 
 POLICY_SCHEMA = 1
 LATENCY_METRICS = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
@@ -26,11 +27,21 @@ LOWER_IS_WORSE = "lower_is_worse"
 DEFAULT_DIRECTION = {name: HIGHER_IS_WORSE for name in METRICS} | {"throughput": LOWER_IS_WORSE}
 SEVERITIES = ("fail", "warn")
 CORRECTIONS = ("holm", "bh")
-AGGREGATED = "Aggregated"
 
 
 class PolicyError(Unjudgeable):
     """The policy file is wrong; the reason starts with `file:line:`."""
+
+
+def figure(value: float | None, unit: str, in_table: bool = False) -> str:
+    """A metric's value as a reader sees it: "180 ms", "2.00%", "3.50 req/s"; in a table whose column
+    names the unit, only the number ("1,180"), and "–" for no value."""
+    if value is None:
+        return "–" if in_table else "n/a"
+    if unit == "ratio":
+        return f"{value * 100:.2f}%"
+    number = f"{value:,.0f}" if unit == "ms" else f"{value:,.2f}"
+    return number if in_table else f"{number} {unit}"
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,7 @@ def load_policy(path: str | Path, profile: str) -> Policy:
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as error:
         raise PolicyError(f"{path}: cannot be read: {error}") from None
     reader = _Reader(str(path))
-    # `trends:` (soak drift, spike recovery, stress capacity limits) belongs to gate/trends.py, which
+    # `trends:` (soak drift, spike recovery, stress capacity limits) is read by load_trend_limits, which
     # validates it; the verdict's reader only lets it through.
     top = reader.mapping(root, {"schema", "statistics", "rules", "profiles", "trends"}, "policy")
     if "schema" not in top or reader.scalar(top["schema"]) != POLICY_SCHEMA:
@@ -154,6 +165,31 @@ def load_policy(path: str | Path, profile: str) -> Policy:
             statistics = reader.statistics(section.get("statistics"), statistics)
             rules += reader.rules(section.get("rules"))
     return Policy(path=str(path), statistics=statistics, rules=tuple(rules))
+
+
+def load_trend_limits(policy_path: str | None, section: str, defaults):
+    """The `trends: <section>:` settings of the policy file over the defaults (a missing file or
+    section keeps the defaults; an unknown key is an error, as in the gate's policy)."""
+    if not policy_path or not Path(policy_path).is_file():
+        return defaults
+    try:
+        document = yaml.safe_load(Path(policy_path).read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as error:
+        raise Unjudgeable(f"{policy_path}: cannot be read: {error}") from None
+    settings = ((document.get("trends") or {}) if isinstance(document, dict) else {}).get(section) or {}
+    if not isinstance(settings, dict):
+        raise Unjudgeable(f"{policy_path}: trends.{section} should be a mapping")
+    known = set(asdict(defaults))
+    unknown = set(settings) - known
+    if unknown:
+        raise Unjudgeable(f"{policy_path}: trends.{section} has unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(known))}")
+    values = {}
+    for key, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise Unjudgeable(f"{policy_path}: trends.{section}.{key} should be a number, got {value!r:.30}")
+        values[key] = type(getattr(defaults, key))(value)
+    return type(defaults)(**{**asdict(defaults), **values})
 
 
 class _Reader:

@@ -10,15 +10,16 @@ import sys
 
 import pytest
 
-from scripts import bench_generator, layout
+from benchmarks import generator
+from scripts import layout
 
 USERS, RATE, SECONDS = 4, 2.0, 8
 
 
-@pytest.mark.parametrize("pacing", list(bench_generator.PACINGS))
+@pytest.mark.parametrize("pacing", list(generator.PACINGS))
 def test_bare_user_keeps_its_rate_without_failures(embedded_stack, tmp_path, pacing):
     done = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(bench_generator.BARE), "--headless", "--only-summary",
+        [sys.executable, "-m", "locust", "-f", str(generator.BARE), "--headless", "--only-summary",
          "--host", embedded_stack.base_url, "--users", str(USERS), "--spawn-rate", str(USERS),
          "--run-time", f"{SECONDS}s", "--bare-rate", str(RATE), "--bare-pacing", pacing,
          "--json-file", str(tmp_path / "stats"), "--bare-cpu-file", str(tmp_path / "cpu.json")],
@@ -37,7 +38,7 @@ def test_bare_user_keeps_its_rate_without_failures(embedded_stack, tmp_path, pac
 
 def test_the_yardstick_refuses_an_unknown_pacing(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(bench_generator.BARE), "--headless", "--host", "http://127.0.0.1:9",
+        [sys.executable, "-m", "locust", "-f", str(generator.BARE), "--headless", "--host", "http://127.0.0.1:9",
          "--bare-pacing", "jittery", "--run-time", "1s"],
         cwd=layout.SUITE, capture_output=True, text=True, timeout=60, check=False,
     )

@@ -10,8 +10,10 @@ import re
 import pandas as pd
 from tabulate import tabulate
 
+from gate import COMMENT_MARKER
+from gate.read.policy import figure
+
 COMMENT_LIMIT = 65_536
-MARKER = "<!-- voiceassist-perf-gate:{profile} -->"  # publish.py finds the sticky comment by it
 ICONS = {"pass": "✅", "fail": "❌", "unjudgeable": "⛔", "warn": "⚠️"}
 STATUS_ICONS = {"pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "unjudgeable": "⛔ not judged"}
 CHART_ENDPOINTS = 30
@@ -53,7 +55,7 @@ def _render_minimal(verdict: dict) -> str:
 def _headline(verdict: dict) -> str:
     outcome = verdict.get("verdict", "unjudgeable")
     lines = [
-        MARKER.format(profile=verdict.get("profile", "")),
+        COMMENT_MARKER.format(profile=verdict.get("profile", "")),
         f"## {ICONS.get(outcome, '')} Performance gate · {verdict.get('profile', '?')}: {verdict.get('headline', '')}",
         "",
         f"> {verdict.get('reason', '')}",
@@ -90,27 +92,22 @@ def _detectable(pct: float | None) -> str:
     return f"> +{DETECTABLE_CAP_PCT}%" if pct > DETECTABLE_CAP_PCT else f"+{pct:.0f}%"
 
 
+def _number(value, unit: str) -> str:
+    """A value in a table whose column names the unit."""
+    return figure(value, unit, in_table=True)
+
+
 def _cell(text: str) -> str:
     """Text safe inside a markdown table cell."""
     return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
-def _figure(value, unit: str) -> str:
-    if value is None:
-        return "–"
-    if unit == "ms":
-        return f"{value:,.0f}"
-    if unit == "ratio":
-        return f"{value * 100:.2f}%"
-    return f"{value:,.2f}"
 
 
 def _pair(metric: dict | None) -> str:
     if not metric:
         return "–"
     if metric.get("baseline") is None:
-        return _figure(metric.get("value"), metric["unit"])
-    return f"{_figure(metric['baseline'], metric['unit'])} → {_figure(metric.get('value'), metric['unit'])}"
+        return _number(metric.get("value"), metric["unit"])
+    return f"{_number(metric['baseline'], metric['unit'])} → {_number(metric.get('value'), metric['unit'])}"
 
 
 def _significance(metric: dict | None) -> str:
@@ -148,8 +145,8 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
             "p95 change": _change(p95),
             "significance": _significance(p95),
             "detectable": _detectable(p95.get("detectable_pct") if p95 else None),
-            "p95 limit": _figure(p95.get("limit"), "ms") if p95 else "–",
-            "failures": _figure(metrics["failure_ratio"]["value"], "ratio") if "failure_ratio" in metrics else "–",
+            "p95 limit": _number(p95.get("limit"), "ms") if p95 else "–",
+            "failures": _number(metrics["failure_ratio"]["value"], "ratio") if "failure_ratio" in metrics else "–",
             "verdict": STATUS_ICONS.get(endpoint["status"], endpoint["status"]),
         })
     text = "### Endpoints (baseline → this run)\n\n"
@@ -246,15 +243,15 @@ def _metric_details(verdict: dict) -> str:
             rows.append({
                 "endpoint": f"`{_cell(endpoint['endpoint'])}`",
                 "metric": metric["metric"],
-                "baseline runs": ", ".join(_figure(v, metric["unit"]) for v in metric.get("baseline_runs", [])),
-                "baseline": _figure(metric.get("baseline"), metric["unit"]),
-                "this run": _figure(metric.get("value"), metric["unit"]),
+                "baseline runs": ", ".join(_number(v, metric["unit"]) for v in metric.get("baseline_runs", [])),
+                "baseline": _number(metric.get("baseline"), metric["unit"]),
+                "this run": _number(metric.get("value"), metric["unit"]),
                 "change": _change(metric),
                 "bar": f"{metric['threshold_pct']:.0f}%" if metric.get("threshold_pct") is not None else "–",
                 "p": f"{metric['p_value']:.2g}" if metric.get("p_value") is not None else "–",
                 "p adj.": f"{metric['p_adjusted']:.2g}" if metric.get("p_adjusted") is not None else "–",
                 "detectable": _detectable(metric.get("detectable_pct")),
-                "limit": _figure(metric.get("limit"), metric["unit"]),
+                "limit": _number(metric.get("limit"), metric["unit"]),
                 "severity": metric["severity"],
                 "outcome": metric["outcome"],
             })

@@ -1,6 +1,6 @@
 """The trend analyses' acceptance measurements, scaled to fit a 2-core machine; prints the figures.
 
-    python -m scripts.calibrate_trends [--only soak-unchanged,stress-1] [--out /tmp/trends-calibration]
+    python -m benchmarks.calibrate_trends [--only soak-unchanged,stress-1] [--out /tmp/trends-calibration]
                                        [--port 8011] [--analyze-only]
 
 Each scenario is a real run of the lead's runner (`python -m scripts.run PROFILE ... --no-gate`) on
@@ -113,8 +113,8 @@ def changepoint_study(seeds: int, shifts: tuple[tuple[int, float], ...] = ((40, 
     """Synthetic 120-night histories (3 endpoints x 5 metrics + the memory slope, 3% night-to-night
     noise): how often are exactly the injected nights found (+-1), and how often does a history
     without shifts raise any change point?"""
-    from gate.changepoints import ChangePointSettings, find_history_change_points
-    from gate.history import synthetic_history
+    from gate.trends.changepoints import ChangePointSettings, find_history_change_points
+    from gate.trends.history import synthetic_history
 
     settings = ChangePointSettings()
     exact = false_alarms = 0
@@ -133,7 +133,7 @@ def changepoint_study(seeds: int, shifts: tuple[tuple[int, float], ...] = ((40, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.calibrate_trends", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.calibrate_trends", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help=f"comma-separated scenarios (default all: {', '.join(SCENARIOS)})")
     parser.add_argument("--out", type=Path, default=Path("/tmp/trends-calibration"))
     parser.add_argument("--port", type=int, default=8011)

@@ -1,6 +1,6 @@
 """Publishing the verdict: verdict.json and summary.md next to the run, and the job summary.
 
-The sticky pull-request comment, the one stage that touches the network, is `gate/pr_comment.py`
+The sticky pull-request comment, the one stage that touches the network, is `gate/publish/pr_comment.py`
 (`post_sticky_comment`): it finds the comment carrying render.MARKER for the profile across every
 page of comments and updates it in place.
 """

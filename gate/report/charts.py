@@ -224,13 +224,12 @@ def stress_markdown(result: dict, pictures: dict) -> str:
 # -- nightly history ----------------------------------------------------------------------------
 
 
-def history_charts(records: list[dict], result: dict, out: Path, most: int = 6) -> dict:
-    """One chart per series with a change point (the first `most`), else the Aggregated p95."""
-    from gate.history import history_series
-
+def history_charts(records: list[dict], series: dict[str, list[float | None]], result: dict, out: Path,
+                   most: int = 6) -> dict:
+    """One chart per series (history.history_series of the records) with a change point (the first
+    `most`), else the Aggregated p95."""
     out.mkdir(parents=True, exist_ok=True)
     pictures = {"png": [], "mermaid": []}
-    series = history_series(records)
     marked: dict[str, list[int]] = {}
     for point in result.get("change_points", []):
         marked.setdefault(point["series"], []).append(point["index"])

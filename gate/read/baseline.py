@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gate import Unjudgeable
-from gate.run import (
+from gate.read.histogram import histogram_from_buckets
+from gate.read.run import (
     CLOCK_SLACK_S,
     EndpointRecord,
     Run,
@@ -25,7 +26,6 @@ from gate.run import (
     _text,
     _timestamp,
 )
-from gate.statistics import histogram_from_buckets
 
 FINGERPRINT_KEYS = ("profile", "users", "spawn_rate", "run_time_s", "scale", "suite_version", "locust_version",
                     "stack_mode", "chat_transport", "cpu_count", "platform")

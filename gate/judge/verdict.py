@@ -16,9 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from gate import EXIT_FAIL, EXIT_PASS, EXIT_UNJUDGEABLE, Unjudgeable
-from gate.compare import Comparison
-from gate.policy import Policy
-from gate.run import AGGREGATED, Run
+from gate.judge.compare import Comparison
+from gate.read.policy import Policy
+from gate.read.run import AGGREGATED, Run
 
 VERDICT_SCHEMA = 1
 GATE_VERSION = "0.1.0"

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from gate.drift import LOCUST_WINDOW_S
+from gate.trends.drift import LOCUST_WINDOW_S
 
 
 @dataclass(frozen=True)

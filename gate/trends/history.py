@@ -2,8 +2,8 @@
 throughput, drift slopes; commit and date), kept as JSON lines on a dedicated branch.
 
 A record is small (a few KB for 25 endpoints) so a year of nights stays a file git handles well.
-The percentiles come from the run's histograms through the gate's own readers (gate.run,
-gate.statistics), so a night's p95 is the same figure the gate would report for that run.
+The percentiles come from the run's histograms through the gate's own readers (gate.read.run,
+gate.judge.statistics), so a night's p95 is the same figure the gate would report for that run.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from gate import Unjudgeable
-from gate.policy import LATENCY_METRICS
-from gate.run import AGGREGATED, read_run
-from gate.statistics import merge_histograms, percentile
+from gate.read.histogram import merge_histograms, percentile
+from gate.read.policy import DEFAULT_DIRECTION, LATENCY_METRICS, LOWER_IS_WORSE, METRICS
+from gate.read.run import AGGREGATED, read_run
 
 SCHEMA = 1
-METRICS = (*LATENCY_METRICS, "failure_ratio", "throughput")
-LOWER_IS_WORSE = {"throughput"}
 DRIFT_METRICS = ("p95_ms_per_hour", "rss_mb_per_hour")
 
 
@@ -117,7 +115,7 @@ def history_series(records: list[dict]) -> dict[str, list[float | None]]:
 
 def worse_direction(series_name: str) -> int:
     """+1 when a higher value is worse for this series, -1 when a lower one is."""
-    return -1 if series_name.rpartition(" ")[2] in LOWER_IS_WORSE else 1
+    return -1 if DEFAULT_DIRECTION.get(series_name.rpartition(" ")[2]) == LOWER_IS_WORSE else 1
 
 
 def synthetic_history(nights: int = 120, shifts: tuple[tuple[int, float], ...] = (), seed: int = 0,

@@ -2,7 +2,7 @@
 page of the pull request's comments, updated in place; a clear notice (not a failure) when the
 token may not comment, as on a pull request from a fork.
 
-    GITHUB_TOKEN=... python -m gate.pr_comment --summary results/smoke/summary.md --profile smoke \\
+    GITHUB_TOKEN=... python -m gate.publish --summary results/smoke/summary.md --profile smoke \\
         --repo OWNER/REPO --pr 42 [--verdict pass] [--mode always|on-failure] [--run-url URL]
 
 The token is read from the environment (GITHUB_TOKEN), never from the command line, and never
@@ -26,9 +26,8 @@ from pathlib import Path
 
 import requests
 
-# Same text as gate.render.MARKER (a test holds them equal); not imported from there so that this
-# module needs only `requests` (render.py imports pandas).
-MARKER = "<!-- voiceassist-perf-gate:{profile} -->"
+from gate import COMMENT_MARKER
+
 BODY_LIMIT = 65_536  # GitHub rejects a comment body above this many characters
 PER_PAGE = 100
 MAX_PAGES = 200  # 20,000 comments: bounds the walk even if the API keeps sending rel="next"
@@ -53,7 +52,7 @@ class Outcome:
 
 
 def marker(profile: str) -> str:
-    return MARKER.format(profile=profile)
+    return COMMENT_MARKER.format(profile=profile)
 
 
 def redact(text: str, token: str | None) -> str:
@@ -192,7 +191,7 @@ def post_sticky_comment(summary: str, repository: str, issue_number: int, token:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gate.pr_comment", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gate.publish", description=__doc__.split("\n\n")[0])
     parser.add_argument("--summary", required=True, type=Path, help="summary.md written by the gate")
     parser.add_argument("--profile", required=True, help="the profile: one comment per profile")
     parser.add_argument("--repo", required=True, help="OWNER/REPO")

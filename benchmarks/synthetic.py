@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gate.read.histogram import locust_buckets
+
 SUITE_VERSION = "0.1.0"
 LOCUST_VERSION = "2.47.0"
 START = datetime(2026, 11, 26, 9, 0, 0, tzinfo=UTC)
@@ -63,12 +65,6 @@ def smoke_shape(minutes: float = 2.0, **overrides) -> RunShape:
     endpoints = {name: EndpointShape(median, max(int(per_minute * minutes), 1))
                  for name, (median, per_minute) in VOICEASSIST_ENDPOINTS.items()}
     return RunShape(endpoints=endpoints, duration_s=minutes * 60.0, **overrides)
-
-
-def locust_buckets(milliseconds: np.ndarray) -> np.ndarray:
-    """Rounds response times as Locust does: about two significant digits (147 -> 150, 3432 -> 3400)."""
-    width = np.select([milliseconds < 100, milliseconds < 1000, milliseconds < 10000], [1.0, 10.0, 100.0], 1000.0)
-    return np.round(milliseconds / width) * width
 
 
 def write_run(folder: str | Path, shape: RunShape, seed: int) -> Path:

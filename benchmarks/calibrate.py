@@ -1,6 +1,6 @@
 """Calibration benchmark: how often the gate cries wolf, and how often it catches a real regression.
 
-    python -m scripts.calibrate [--runs 20] [--sizes 30,100] [--endpoint "POST /api/chat"]
+    python -m benchmarks.calibrate [--runs 20] [--sizes 30,100] [--endpoint "POST /api/chat"]
 
 On the reference stack: record a baseline from fresh unchanged runs, then gate N more unchanged
 runs (false alarms) and N runs for each injected regression size on one endpoint (detections),
@@ -22,8 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from gate.read.histogram import histogram_from_buckets, percentile
 from scripts import layout, profiles, run
 
 NAIVE_RATIO = 1.2
@@ -40,21 +39,12 @@ class Outcome:
     findings: list[str] = field(default_factory=list)
 
 
-def p95_from_histogram(response_times: dict[str, int]) -> float | None:
-    """Locust's own percentile: the smallest bucket at or below which 95% of requests fall."""
-    if not response_times:
-        return None
-    buckets = np.array(sorted((float(ms), count) for ms, count in response_times.items()))
-    cumulative = np.cumsum(buckets[:, 1])
-    return float(buckets[np.searchsorted(cumulative, 0.95 * cumulative[-1]), 0])
-
-
 def p95_by_endpoint(stats_json: Path) -> dict[str, float]:
     figures = {}
     for entry in json.loads(stats_json.read_text()):
-        value = p95_from_histogram(entry["response_times"])
-        if value is not None:
-            figures[f"{entry['method']} {entry['name']}"] = value
+        histogram = histogram_from_buckets({float(ms): count for ms, count in entry["response_times"].items()})
+        if histogram.total:
+            figures[f"{entry['method']} {entry['name']}"] = percentile(histogram, 0.95)
     return figures
 
 

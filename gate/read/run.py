@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gate import Unjudgeable
-from gate.statistics import Histogram, bucket_width, histogram_from_buckets
+from gate.read.histogram import Histogram, bucket_width, histogram_from_buckets
 
 STATS_FILE = "stats.json"
 METRICS_FILE = "metrics.json"

@@ -12,11 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from gate.baseline import record_baseline, write_baseline
-from gate.pipeline import judge
-from gate.render import render_summary
-from gate.run import read_run
-from gate.synthetic import VOICEASSIST_ENDPOINTS, EndpointShape, RunShape, write_run
+from benchmarks.synthetic import VOICEASSIST_ENDPOINTS, EndpointShape, RunShape, write_run
+from gate.judge.pipeline import judge
+from gate.read.baseline import record_baseline, write_baseline
+from gate.read.run import read_run
+from gate.report.render import render_summary
 
 REQUESTS_PER_SECOND_PER_ENDPOINT = 4.0  # 100 req/s in all: a 100-user soak
 
@@ -90,7 +90,7 @@ def run_noise_study(trials: int = 40, minutes: float = 2.0, machine_cv: float = 
     noise model; the calibration benchmark on real runs is scripts' business."""
     import numpy as np
 
-    from gate.synthetic import smoke_shape
+    from benchmarks.synthetic import smoke_shape
 
     policy = Path(__file__).resolve().parent.parent / "baselines" / "policy.yml"
     rng = np.random.default_rng(seed)

@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 
 from gate import Unjudgeable
-from gate.baseline import baseline_runs, fingerprint_difference, read_baseline_document
-from gate.compare import compare
-from gate.policy import load_policy
-from gate.run import check_judgeable, read_run
-from gate.verdict import borderline_regressions, confirmed, decide, unjudgeable_verdict
+from gate.judge.compare import compare
+from gate.judge.verdict import borderline_regressions, confirmed, decide, unjudgeable_verdict
+from gate.read.baseline import baseline_runs, fingerprint_difference, read_baseline_document
+from gate.read.policy import load_policy
+from gate.read.run import check_judgeable, read_run
 
 
 def judge(run_path: str, profile: str, baseline_path: str, policy_path: str, confirms: str | None = None) -> dict:

@@ -11,20 +11,26 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from gate.noise import LOG_METRICS, MetricNoise, endpoints_that_move_together, metric_noise, observe
-from gate.policy import HIGHER_IS_WORSE, LATENCY_METRICS, METRICS, UNITS, MetricPolicy, Policy, Statistics
-from gate.run import AGGREGATED, EndpointRecord, Run
-from gate.statistics import (
+from gate.judge.noise import LOG_METRICS, MetricNoise, endpoints_that_move_together, metric_noise, observe
+from gate.judge.statistics import (
     adjust_p_values,
-    bucket_width,
     detectable_log_shift,
     failure_ratio_p_value,
     failures_to_flag,
-    log_ms,
-    merge_histograms,
-    percentile,
     upper_tail_p,
 )
+from gate.read.histogram import bucket_width, log_ms, merge_histograms, percentile
+from gate.read.policy import (
+    HIGHER_IS_WORSE,
+    LATENCY_METRICS,
+    METRICS,
+    UNITS,
+    MetricPolicy,
+    Policy,
+    Statistics,
+    figure,
+)
+from gate.read.run import AGGREGATED, EndpointRecord, Run
 
 QUARANTINED = " (quarantined: reported, never fails)"
 # An endpoint's count is a drop (not chance) when Poisson odds of so few requests are below this.
@@ -261,8 +267,8 @@ def _check_limit(name: str, result: MetricComparison, note: str, findings: list[
     result.outcome = "breach"
     relation = "at or above" if result.direction == HIGHER_IS_WORSE else "at or below"
     findings.append(Finding(result.severity, "breach", name, result.metric,
-                            f"{name} {result.metric} {_figure(result.value, result.unit)} is {relation} its limit "
-                            f"{_figure(result.limit, result.unit)}{note}"))
+                            f"{name} {result.metric} {figure(result.value, result.unit)} is {relation} its limit "
+                            f"{figure(result.limit, result.unit)}{note}"))
 
 
 def _check_improvement(name: str, result: MetricComparison, factor: float, findings: list[Finding]) -> None:
@@ -275,7 +281,7 @@ def _check_improvement(name: str, result: MetricComparison, factor: float, findi
             result.outcome = "suspicious_improvement"
         findings.append(Finding("warn", "suspicious_improvement", name, result.metric,
                                 f"{name} {result.metric} is {better:.1f}x better than the baseline "
-                                f"({_figure(result.baseline, result.unit)} -> {_figure(result.value, result.unit)}): "
+                                f"({figure(result.baseline, result.unit)} -> {figure(result.value, result.unit)}): "
                                 "did the test stop doing the work (cache, error page, skipped step)?"))
 
 
@@ -338,7 +344,7 @@ def _decide_regressions(pending: list[_PendingTest], statistics: Statistics,
                 continue
             result.outcome = "breach+regression" if result.outcome == "breach" else "regression"
             borderline = p_adjusted > statistics.borderline_p
-            change = f"{_figure(result.baseline, result.unit)} -> {_figure(result.value, result.unit)}"
+            change = f"{figure(result.baseline, result.unit)} -> {figure(result.value, result.unit)}"
             if result.change_pct is not None:
                 change += f" ({result.change_pct:+.0f}%"
                 if result.net_change_pct is not None and abs(result.net_change_pct - result.change_pct) >= 1:
@@ -388,13 +394,3 @@ def _error_classes(record: EndpointRecord, past: list[EndpointRecord], have_base
         {"error": error, "occurrences": count, "new": have_baseline and error not in known}
         for error, count in sorted(record.errors.items(), key=lambda item: -item[1])
     ]
-
-
-def _figure(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "ms":
-        return f"{value:.0f} ms"
-    if unit == "ratio":
-        return f"{value * 100:.2f}%"
-    return f"{value:.2f} {unit}"

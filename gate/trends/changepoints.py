@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gate import Unjudgeable
-from gate.history import history_series, worse_direction
+from gate.trends.history import history_series, worse_direction
 
 
 @dataclass(frozen=True)
 class ChangePointSettings:
     # Otava's default is 0.001 per series; a history holds a family of series (3 metrics x every
     # endpoint) and the split picks the best cut of each window, so 0.001 raised false change points
-    # in 6 of 20 shift-free synthetic histories; 1e-5 raised none in 40 (scripts/calibrate_trends.py).
+    # in 6 of 20 shift-free synthetic histories; 1e-5 raised none in 40 (benchmarks/calibrate_trends.py).
     max_pvalue: float = 1e-5
     window: int = 50  # Otava's default window, in nights
     min_magnitude_pct: float = 10.0  # smaller steps are not worth an issue, however significant

@@ -1,0 +1,4 @@
+"""Publishing: the report's files next to the run, the job summary, and the sticky pull-request comment.
+
+`python -m gate.publish ...` posts the comment (see pr_comment.py); it needs only `requests`.
+"""
