@@ -22,6 +22,9 @@ from gate.read.run import AGGREGATED, Run
 
 VERDICT_SCHEMA = 1
 GATE_VERSION = "0.1.0"
+# what verdict.json's "run" says of the run, besides its total failures
+RUN_FACTS = ("path", "started_at", "duration_s", "total_requests", "cpu_warning", "errors_known", "fingerprint",
+             "counters")
 OUTCOMES = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "unjudgeable": EXIT_UNJUDGEABLE}
 
 
@@ -136,17 +139,9 @@ def unjudgeable_verdict(reason: str, profile: str, run: Run | None = None, polic
 
 
 def _run_facts(run: Run) -> dict:
-    return {
-        "path": run.path,
-        "started_at": run.started_at,
-        "duration_s": run.duration_s,
-        "total_requests": run.total_requests,
-        "total_failures": sum(record.num_failures for record in run.endpoints.values()),
-        "cpu_warning": run.cpu_warning,
-        "errors_known": run.errors_known,
-        "fingerprint": run.fingerprint,
-        "counters": run.counters,
-    }
+    facts = {name: getattr(run, name) for name in RUN_FACTS}
+    facts["total_failures"] = sum(record.num_failures for record in run.endpoints.values())
+    return facts
 
 
 def _mean_counters(counters: list[dict]) -> dict[str, float]:

@@ -12,20 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gate import Unjudgeable
+from gate.read import fields
 from gate.read.histogram import histogram_from_buckets
-from gate.read.run import (
-    CLOCK_SLACK_S,
-    EndpointRecord,
-    Run,
-    _buckets,
-    _count,
-    _mapping,
-    _number,
-    _read_json,
-    _require,
-    _text,
-    _timestamp,
-)
+from gate.read.run import CLOCK_SLACK_S, EndpointRecord, Run
 
 FINGERPRINT_KEYS = ("profile", "users", "spawn_rate", "run_time_s", "scale", "suite_version", "locust_version",
                     "stack_mode", "chat_transport", "cpu_count", "platform")
@@ -96,17 +85,17 @@ def read_baseline_document(path: str | Path, profile: str) -> dict:
             f"python -m gate record --profile {profile} --run results/{profile}-1 --run results/{profile}-2 "
             f"--run results/{profile}-3 --out {path}"
         )
-    document = _read_json(path, missing_hint="")
+    document = fields.read_json(path, missing_hint="")
     where = str(path)
-    document = _mapping(document, where)
+    document = fields.as_mapping(document, where)
     if type(document.get("schema")) is not int or document.get("schema") != BASELINE_SCHEMA:
         raise Unjudgeable(f"{where}: schema {document.get('schema')!r:.20} is not {BASELINE_SCHEMA}; re-record it")
     if document.get("profile") != profile:
         raise Unjudgeable(f"{where} is the baseline of profile {document.get('profile')!r:.40}, not '{profile}'")
-    _require(document, ("schema", "profile", "fingerprint", "provenance", "runs"), where)
-    fingerprint = _mapping(document.get("fingerprint"), f"{where}: fingerprint")
-    _require(fingerprint, FINGERPRINT_KEYS, f"{where}: fingerprint")
-    _require(_mapping(document.get("provenance"), f"{where}: provenance"), ("recorded_at", "commit"),
+    fields.require_keys(document, ("schema", "profile", "fingerprint", "provenance", "runs"), where)
+    fingerprint = fields.as_mapping(document.get("fingerprint"), f"{where}: fingerprint")
+    fields.require_keys(fingerprint, FINGERPRINT_KEYS, f"{where}: fingerprint")
+    fields.require_keys(fields.as_mapping(document.get("provenance"), f"{where}: provenance"), ("recorded_at", "commit"),
              f"{where}: provenance")
     runs = document.get("runs")
     if not isinstance(runs, list) or not runs:
@@ -173,32 +162,32 @@ ENDPOINT_KEYS = ("num_requests", "num_failures", "num_none_requests", "response_
 
 def _run_from_document(entry: object, document: dict, where: str) -> Run:
     """One baseline run, held to the same invariants as a run folder (a baseline is evidence too)."""
-    entry = _mapping(entry, where)
-    _require(entry, RUN_KEYS, where)
-    duration = _number(entry["duration_s"], f"{where}: duration_s")
+    entry = fields.as_mapping(entry, where)
+    fields.require_keys(entry, RUN_KEYS, where)
+    duration = fields.as_number(entry["duration_s"], f"{where}: duration_s")
     planned = document["fingerprint"].get("run_time_s")
     shortest, longest = 1.0, 30 * 86400.0
     if isinstance(planned, int | float) and not isinstance(planned, bool) and planned > 0:
         shortest, longest = 0.5 * planned, planned + 600.0
     if not shortest <= duration <= longest:
         raise Unjudgeable(f"{where}: duration_s {duration:g} does not fit the profile's run time; re-record it")
-    _timestamp(entry["started_at"], f"{where}: started_at")
+    fields.as_timestamp(entry["started_at"], f"{where}: started_at")
     longest_ms = (duration + CLOCK_SLACK_S) * 1000.0
     endpoints = {}
-    for endpoint, figures in _mapping(entry["endpoints"], f"{where}: endpoints").items():
+    for endpoint, figures in fields.as_mapping(entry["endpoints"], f"{where}: endpoints").items():
         at = f"{where}: {endpoint}"
-        figures = _mapping(figures, at)
-        _require(figures, ENDPOINT_KEYS, at)
+        figures = fields.as_mapping(figures, at)
+        fields.require_keys(figures, ENDPOINT_KEYS, at)
         errors = {
-            str(error): _count(count, f"{at}: errors")
-            for error, count in _mapping(figures["errors"], f"{at}: errors").items()
+            str(error): fields.as_count(count, f"{at}: errors")
+            for error, count in fields.as_mapping(figures["errors"], f"{at}: errors").items()
         }
         record = EndpointRecord(
             endpoint=endpoint,
-            num_requests=_count(figures["num_requests"], f"{at}: num_requests"),
-            num_failures=_count(figures["num_failures"], f"{at}: num_failures"),
-            num_none_requests=_count(figures["num_none_requests"], f"{at}: num_none_requests"),
-            histogram=histogram_from_buckets(_buckets(figures["response_times"], f"{at}: response_times",
+            num_requests=fields.as_count(figures["num_requests"], f"{at}: num_requests"),
+            num_failures=fields.as_count(figures["num_failures"], f"{at}: num_failures"),
+            num_none_requests=fields.as_count(figures["num_none_requests"], f"{at}: num_none_requests"),
+            histogram=histogram_from_buckets(fields.response_time_buckets(figures["response_times"], f"{at}: response_times",
                                                       longest_ms)),
             errors=errors,
         )
@@ -210,14 +199,14 @@ def _run_from_document(entry: object, document: dict, where: str) -> Run:
     if not any(record.num_requests for record in endpoints.values()):
         raise Unjudgeable(f"{where}: a baseline run without requests (corrupt baseline); re-record it")
     return Run(
-        path=_text(entry["source"], f"{where}: source"),
+        path=fields.as_text(entry["source"], f"{where}: source"),
         profile=document["profile"],
         started_at=str(entry["started_at"]),
         duration_s=duration,
         planned_run_time_s=None,
         cpu_warning=False,
-        counters={str(k): _count(v, f"{where}: counters") for k, v in
-                  _mapping(entry["counters"], f"{where}: counters").items()},
+        counters={str(k): fields.as_count(v, f"{where}: counters") for k, v in
+                  fields.as_mapping(entry["counters"], f"{where}: counters").items()},
         fingerprint=document["fingerprint"],
         endpoints=endpoints,
         errors_known=True,

@@ -6,24 +6,21 @@ a gate that guesses around a broken file is a gate that passes broken runs.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from gate import Unjudgeable
+from gate.read import fields
 from gate.read.histogram import Histogram, bucket_width, histogram_from_buckets
 
 STATS_FILE = "stats.json"
 METRICS_FILE = "metrics.json"
 FAILURES_FILE = "locust_failures.csv"
 METRICS_SCHEMA = 1
-# Counts beyond this are not a load test, they are a corrupt file (and would overflow int64 sums).
-MAX_COUNT = 10**12
 # What schema 1 of metrics.json and Locust's --json-file entries must hold; a missing key is schema drift.
 METRICS_KEYS = ("schema", "profile", "locust_version", "suite_version", "target", "settings", "started_at",
                 "stopped_at", "cpu_warning", "counters", "machine")
@@ -78,9 +75,9 @@ def read_run(path: str | Path) -> Run:
     folder = Path(path)
     if not folder.is_dir():
         raise Unjudgeable(f"run folder {folder} does not exist (did the load test run?)")
-    metrics = _read_json(folder / METRICS_FILE, missing_hint="Locust did not finish cleanly (crash or kill?): "
+    metrics = fields.read_json(folder / METRICS_FILE, missing_hint="Locust did not finish cleanly (crash or kill?): "
                          "the suite writes it when Locust quits")
-    stats = _read_json(folder / STATS_FILE, missing_hint="run Locust with --json-file stats")
+    stats = fields.read_json(folder / STATS_FILE, missing_hint="run Locust with --json-file stats")
     run_facts = _parse_metrics(metrics, folder / METRICS_FILE)
     window = (run_facts.pop("_started"), run_facts.pop("_stopped"))
     endpoints = _parse_stats(stats, folder / STATS_FILE, window)
@@ -129,115 +126,62 @@ def check_judgeable(run: Run, profile: str, min_duration_fraction: float = 0.8) 
         )
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _read_json(path: Path, missing_hint: str) -> object:
-    if not path.is_file():
-        raise Unjudgeable(f"{path} is missing: {missing_hint}")
-    try:
-        text = path.read_text(encoding="utf-8")
-        return json.loads(text, parse_constant=_reject_constant)
-    except (OSError, UnicodeDecodeError) as error:
-        raise Unjudgeable(f"{path} cannot be read: {error}") from None
-    except (ValueError, RecursionError) as error:
-        raise Unjudgeable(f"{path} is not valid JSON (truncated or corrupt?): {error}") from None
-
-
-def _count(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Unjudgeable(f"{where} should be a whole number, got {value!r:.40}")
-    if value < 0 or value > MAX_COUNT:
-        raise Unjudgeable(f"{where} is out of range: {value!r:.40}")
-    return value
-
-
-def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise Unjudgeable(f"{where} should be a finite number, got {value!r:.40}")
-    return float(value)
-
-
-def _text(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise Unjudgeable(f"{where} should be a non-empty string, got {value!r:.40}")
-    return value
-
-
-def _mapping(value: object, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise Unjudgeable(f"{where} should be an object, got {type(value).__name__}")
-    return value
-
-
-def _timestamp(value: object, where: str) -> datetime:
-    text = _text(value, where)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise Unjudgeable(f"{where} is not an ISO-8601 time: {text!r:.40}") from None
-    if moment.tzinfo is None:
-        raise Unjudgeable(f"{where} has no time zone: {text!r:.40}")
-    return moment
-
-
 def _parse_metrics(metrics: object, path: Path) -> dict:
-    metrics = _mapping(metrics, str(path))
-    _require(metrics, METRICS_KEYS, str(path))
+    metrics = fields.as_mapping(metrics, str(path))
+    fields.require_keys(metrics, METRICS_KEYS, str(path))
     schema = metrics.get("schema")
     if type(schema) is not int or schema != METRICS_SCHEMA:
         raise Unjudgeable(f"{path}: schema {schema!r:.20} is not the {METRICS_SCHEMA} this gate reads "
                           "(suite and gate versions differ?)")
-    profile = _text(metrics.get("profile"), f"{path}: profile")
-    target = _mapping(metrics.get("target"), f"{path}: target")
-    settings = _mapping(metrics.get("settings"), f"{path}: settings")
-    machine = _mapping(metrics.get("machine"), f"{path}: machine")
+    profile = fields.as_text(metrics.get("profile"), f"{path}: profile")
+    target = fields.as_mapping(metrics.get("target"), f"{path}: target")
+    settings = fields.as_mapping(metrics.get("settings"), f"{path}: settings")
+    machine = fields.as_mapping(metrics.get("machine"), f"{path}: machine")
     for section, keys, name in ((target, TARGET_KEYS, "target"), (settings, SETTINGS_KEYS, "settings"),
                                 (machine, MACHINE_KEYS, "machine")):
-        _require(section, keys, f"{path}: {name}")
-    if not re.fullmatch(r"(https?|wss?)://\S+", _text(target.get("host"), f"{path}: target.host")):
+        fields.require_keys(section, keys, f"{path}: {name}")
+    if not re.fullmatch(r"(https?|wss?)://\S+", fields.as_text(target.get("host"), f"{path}: target.host")):
         raise Unjudgeable(f"{path}: target.host {target.get('host')!r:.60} is not a URL")
     for name in ("users", "cpu_count"):
         source = settings if name == "users" else machine
-        if _count(source.get(name), f"{path}: {name}") < 1:
+        if fields.as_count(source.get(name), f"{path}: {name}") < 1:
             raise Unjudgeable(f"{path}: {name} must be at least 1")
     for name in ("spawn_rate", "scale"):
-        if _number(settings.get(name), f"{path}: settings.{name}") <= 0:
+        if fields.as_number(settings.get(name), f"{path}: settings.{name}") <= 0:
             raise Unjudgeable(f"{path}: settings.{name} must be positive")
     counters = {
-        _text(name, f"{path}: counters key"): _count(value, f"{path}: counters.{name}")
-        for name, value in _mapping(metrics.get("counters", {}), f"{path}: counters").items()
+        fields.as_text(name, f"{path}: counters key"): fields.as_count(value, f"{path}: counters.{name}")
+        for name, value in fields.as_mapping(metrics.get("counters", {}), f"{path}: counters").items()
     }
     cpu_warning = metrics.get("cpu_warning")
     if not isinstance(cpu_warning, bool):
         raise Unjudgeable(f"{path}: cpu_warning should be true or false, got {cpu_warning!r:.20}")
     workers_unreported = 0
     if "workers" in metrics:  # a distributed run's master says how many workers sent their final report
-        workers = _mapping(metrics.get("workers"), f"{path}: workers")
-        _require(workers, WORKERS_KEYS, f"{path}: workers")
-        count = _count(workers.get("count"), f"{path}: workers.count")
-        reported = _count(workers.get("final_reports"), f"{path}: workers.final_reports")
+        workers = fields.as_mapping(metrics.get("workers"), f"{path}: workers")
+        fields.require_keys(workers, WORKERS_KEYS, f"{path}: workers")
+        count = fields.as_count(workers.get("count"), f"{path}: workers.count")
+        reported = fields.as_count(workers.get("final_reports"), f"{path}: workers.final_reports")
         if reported > count:
             raise Unjudgeable(f"{path}: workers.final_reports ({reported}) exceeds workers.count ({count})")
         workers_unreported = count - reported
-    started = _timestamp(metrics.get("started_at"), f"{path}: started_at")
-    stopped = _timestamp(metrics.get("stopped_at"), f"{path}: stopped_at")
+    started = fields.as_timestamp(metrics.get("started_at"), f"{path}: started_at")
+    stopped = fields.as_timestamp(metrics.get("stopped_at"), f"{path}: stopped_at")
     duration_s = (stopped - started).total_seconds()
     if duration_s <= 0:
         raise Unjudgeable(f"{path}: stopped_at is not after started_at")
     run_time = settings.get("run_time_s")
-    planned = None if run_time is None else _number(run_time, f"{path}: settings.run_time_s")
+    planned = None if run_time is None else fields.as_number(run_time, f"{path}: settings.run_time_s")
     if planned is not None and planned <= 0:
         raise Unjudgeable(f"{path}: settings.run_time_s must be positive")
-    locust_version = _text(metrics.get("locust_version"), f"{path}: locust_version")
+    locust_version = fields.as_text(metrics.get("locust_version"), f"{path}: locust_version")
     fingerprint = {
         "profile": profile,
         "users": settings.get("users"),
         "spawn_rate": settings.get("spawn_rate"),
         "run_time_s": run_time,
         "scale": settings.get("scale"),
-        "suite_version": _text(metrics.get("suite_version"), f"{path}: suite_version"),
+        "suite_version": fields.as_text(metrics.get("suite_version"), f"{path}: suite_version"),
         # patch releases of Locust do not change what is measured; minor releases may
         "locust_version": ".".join(locust_version.split(".")[:2]),
         "stack_mode": target.get("stack_mode"),
@@ -266,13 +210,6 @@ def _parse_metrics(metrics: object, path: Path) -> dict:
     }
 
 
-def _require(section: dict, keys: tuple[str, ...], where: str) -> None:
-    missing = [key for key in keys if key not in section]
-    if missing:
-        raise Unjudgeable(f"{where} lacks {', '.join(missing)} (schema drift: suite, Locust and gate versions "
-                          "out of step?)")
-
-
 def _parse_stats(stats: object, path: Path, window: tuple[float, float]) -> dict[str, EndpointRecord]:
     """Locust's --json-file entries, checked for internal consistency (a response cannot outlast the run)."""
     if not isinstance(stats, list):
@@ -282,19 +219,19 @@ def _parse_stats(stats: object, path: Path, window: tuple[float, float]) -> dict
     endpoints: dict[str, EndpointRecord] = {}
     for index, entry in enumerate(stats):
         where = f"{path}[{index}]"
-        entry = _mapping(entry, where)
-        _require(entry, STATS_KEYS, where)
-        endpoint = f"{_text(entry.get('method'), where + '.method')} {_text(entry.get('name'), where + '.name')}"
+        entry = fields.as_mapping(entry, where)
+        fields.require_keys(entry, STATS_KEYS, where)
+        endpoint = f"{fields.as_text(entry.get('method'), where + '.method')} {fields.as_text(entry.get('name'), where + '.name')}"
         where = f"{path}: {endpoint}"
         if endpoint in endpoints:
             raise Unjudgeable(f"{where} appears twice")
-        num_requests = _count(entry["num_requests"], f"{where}: num_requests")
-        num_failures = _count(entry["num_failures"], f"{where}: num_failures")
-        num_none = _count(entry["num_none_requests"], f"{where}: num_none_requests")
-        _count(entry["total_content_length"], f"{where}: total_content_length")
+        num_requests = fields.as_count(entry["num_requests"], f"{where}: num_requests")
+        num_failures = fields.as_count(entry["num_failures"], f"{where}: num_failures")
+        num_none = fields.as_count(entry["num_none_requests"], f"{where}: num_none_requests")
+        fields.as_count(entry["total_content_length"], f"{where}: total_content_length")
         if num_failures > num_requests or num_none > num_requests:
             raise Unjudgeable(f"{where}: more failures or timeless requests than requests")
-        buckets = _buckets(entry["response_times"], f"{where}: response_times", longest_ms)
+        buckets = fields.response_time_buckets(entry["response_times"], f"{where}: response_times", longest_ms)
         histogram = histogram_from_buckets(buckets)
         if histogram.total != num_requests - num_none:
             raise Unjudgeable(
@@ -303,7 +240,7 @@ def _parse_stats(stats: object, path: Path, window: tuple[float, float]) -> dict
             )
         _check_times(entry, where, num_requests, histogram, longest_ms, window)
         for counts, limit in (("num_reqs_per_sec", num_requests), ("num_fail_per_sec", num_failures)):
-            total = _per_second_total(_mapping(entry[counts], f"{where}: {counts}"), f"{where}: {counts}", window)
+            total = _per_second_total(fields.as_mapping(entry[counts], f"{where}: {counts}"), f"{where}: {counts}", window)
             if total != limit:
                 raise Unjudgeable(f"{where}: {counts} adds up to {total}, not the {limit} counted")
         endpoints[endpoint] = EndpointRecord(
@@ -324,7 +261,7 @@ def _per_second_total(per_second: dict, where: str, window: tuple[float, float])
     if not counts:
         return 0
     values = np.array(counts, dtype=object)
-    if min(counts) < 0 or max(counts) > MAX_COUNT:
+    if min(counts) < 0 or max(counts) > fields.MAX_COUNT:
         raise Unjudgeable(f"{where}: a per-second count is out of range")
     try:
         seconds = np.array([float(second) for second in per_second], dtype=float)
@@ -337,29 +274,16 @@ def _per_second_total(per_second: dict, where: str, window: tuple[float, float])
     return int(values.sum())
 
 
-def _buckets(response_times: object, where: str, longest_ms: float) -> dict[float, int]:
-    buckets: dict[float, int] = {}
-    for key, count in _mapping(response_times, where).items():
-        try:
-            value = float(key)
-        except ValueError:
-            raise Unjudgeable(f"{where}: response time {key!r:.20} is not a number") from None
-        if not math.isfinite(value) or value < 0 or value > longest_ms:
-            raise Unjudgeable(f"{where}: response time {key!r:.20} ms is impossible in this run")
-        buckets[value] = buckets.get(value, 0) + _count(count, f"{where}[{key!r:.20}]")
-    return buckets
-
-
 def _check_times(entry: dict, where: str, num_requests: int, histogram: Histogram, longest_ms: float,
                  window: tuple[float, float]) -> None:
     """The entry's own totals must agree with its histogram, as they do in every file Locust writes."""
-    total = _number(entry["total_response_time"], f"{where}: total_response_time")
-    largest = _number(entry["max_response_time"], f"{where}: max_response_time")
+    total = fields.as_number(entry["total_response_time"], f"{where}: total_response_time")
+    largest = fields.as_number(entry["max_response_time"], f"{where}: max_response_time")
     smallest = entry["min_response_time"]
     timed = histogram.total
     if timed and smallest is None:
         raise Unjudgeable(f"{where}: min_response_time is null although {timed} requests were timed")
-    smallest = 0.0 if smallest is None else _number(smallest, f"{where}: min_response_time")
+    smallest = 0.0 if smallest is None else fields.as_number(smallest, f"{where}: min_response_time")
     if min(total, largest, smallest) < 0 or largest > longest_ms or smallest > largest:
         raise Unjudgeable(f"{where}: response-time totals are impossible (negative, min above max, or longer "
                           "than the run)")
@@ -374,7 +298,7 @@ def _check_times(entry: dict, where: str, num_requests: int, histogram: Histogra
         moment = entry[name]
         if moment is None and num_requests == 0:
             continue
-        _second(_number(moment, f"{where}: {name}"), f"{where}: {name}", window)
+        _second(fields.as_number(moment, f"{where}: {name}"), f"{where}: {name}", window)
 
 
 def _second(moment: object, where: str, window: tuple[float, float]) -> None:
@@ -404,7 +328,7 @@ def _read_failures(path: Path) -> dict[str, dict[str, int]]:
         index=False
     ):
         count = int(occurrences) if occurrences.strip().isascii() and occurrences.strip().isdigit() else -1
-        if count < 0 or count > MAX_COUNT:
+        if count < 0 or count > fields.MAX_COUNT:
             raise Unjudgeable(f"{path}: occurrences {occurrences!r:.20} of {method} {name} is not a count")
         endpoint_errors = errors.setdefault(f"{method} {name}", {})
         endpoint_errors[str(error)] = endpoint_errors.get(str(error), 0) + count
