@@ -12,7 +12,14 @@ from starlette.datastructures import UploadFile
 from stack import envelope, retrieval
 from stack.auth import AdminReader, AdminWriter
 from stack.database import kb_chunks, kb_documents
-from stack.documents import ALLOWED_EXTENSIONS, UnreadableDocument, chunk, extension_of, extract_text
+from stack.documents import (
+    ALLOWED_EXTENSIONS,
+    UNSUPPORTED_FILE_TYPE,
+    UnreadableDocument,
+    chunk,
+    extension_of,
+    extract_text,
+)
 from stack.timestamps import iso, utcnow
 
 router = APIRouter(prefix="/api/admin/kb/documents", tags=["knowledge-base"])
@@ -70,12 +77,7 @@ async def upload_document(
         upload = await _read_upload(request, limit)
         filename = upload.filename or "upload"
         if extension_of(filename) not in ALLOWED_EXTENSIONS:
-            raise envelope.EnvelopeError(
-                415,
-                "UNSUPPORTED_MEDIA_TYPE",
-                f"Only {', '.join(ALLOWED_EXTENSIONS)} files are accepted",
-                field="file",
-            )
+            raise envelope.EnvelopeError(400, "VALIDATION_ERROR", UNSUPPORTED_FILE_TYPE, field="file")
         payload = await upload.read(limit + 1)
     finally:
         await request.close()  # the parsed form's spooled temp files; FastAPI closes only forms it parsed
