@@ -106,8 +106,12 @@ async def upload_document(
         "uploaded_by": user["id"],
         "upload_date": utcnow(),
     }
+    marker = request.app.state.settings.indexing_failure_marker
     async with request.app.state.engine.begin() as conn:
         await conn.execute(kb_documents.insert().values(**row))
+        if marker and marker in row["title"]:
+            # raised inside the transaction: the document is rolled back with its failed indexing
+            raise envelope.EnvelopeError(500, "INDEXING_FAILED", "The document could not be indexed")
         await conn.execute(
             kb_chunks.insert(),
             [{"document_id": row["id"], "chunk_index": i, "content": c} for i, c in enumerate(chunks)],

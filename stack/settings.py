@@ -60,6 +60,9 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     injected_latency: InjectedLatency = field(default_factory=InjectedLatency)
     injected_drift: DriftInjection = field(default_factory=DriftInjection)
+    # fault injection: a KB upload whose title contains this marker fails to index (a 500 envelope,
+    # nothing stored), to test clients against a target whose indexing breaks
+    indexing_failure_marker: str = ""
     environment: str = "reference"
     # the seed's REST POST /api/chat; off, the stack serves chat as the real gateway does: only
     # over the realtime WebSocket (for testing clients that must work against the gateway)
@@ -91,6 +94,7 @@ class Settings:
             max_upload_bytes=int(env.get("VOICEASSIST_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
             injected_latency=parse_injected_latency(env.get("VOICEASSIST_INJECT_LATENCY", "")),
             injected_drift=parse_drift_injection(env),
+            indexing_failure_marker=env.get("VOICEASSIST_INJECT_INDEXING_FAILURE", ""),
             environment=env.get("VOICEASSIST_ENVIRONMENT", "reference"),
             rest_chat=_switch(env.get("VOICEASSIST_REST_CHAT", "on"), "VOICEASSIST_REST_CHAT"),
         )
