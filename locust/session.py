@@ -95,8 +95,7 @@ class ApiSession:
             counters.add("rate_limit_hits")
             return "429 rate limited", None
         if status not in expected:
-            detail = (response.text or "")[:120].replace("\n", " ")
-            return f"HTTP {status}, expected {'/'.join(map(str, expected))}: {detail}", None
+            return f"HTTP {status}, expected {'/'.join(map(str, expected))}: {_error_detail(response)}", None
         content_type = response.headers.get("content-type", "") if response.headers else ""
         body: Any = response.text
         if "json" in content_type:
@@ -166,3 +165,21 @@ class ApiSession:
         if time.monotonic() < self.expires_at - REFRESH_MARGIN_S:
             return True
         return self.refresh() or self.login()
+
+
+def _error_detail(response) -> str:
+    """What the target said went wrong: an envelope's error code and message, the same text for every
+    failure of one cause (the raw reply's start may run into its details or timestamp), else the
+    reply's start."""
+    body = None
+    if "json" in (response.headers.get("content-type", "") if response.headers else ""):
+        try:
+            body = response.json()
+        except ValueError:
+            pass
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("code"):
+        detail = f"{error['code']} {error.get('message') or ''}".strip()
+    else:
+        detail = response.text or ""
+    return detail[:120].replace("\n", " ")
