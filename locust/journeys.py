@@ -4,7 +4,10 @@ UserJourney (11 steps): register, login, profile, health, new conversation, two 
 history, export, token refresh, logout. AdminWorkflow (12 steps): login, upload, list, read,
 grounded question, dashboard, users, cache stats and clear, flags, flag update, metrics and detailed
 health, delete.
-A step that fails ends the journey (counted), and the next iteration starts from the beginning.
+A step that fails ends the journey (counted), and the next iteration starts from the beginning;
+except the admin's upload: a document the target failed to take (counted, once) leaves the round
+going without it, reading and deleting it skipped, so a target whose indexing breaks still gets
+the rest of the workflow.
 """
 
 from __future__ import annotations
@@ -112,8 +115,7 @@ class AdminWorkflowSteps(SequentialTaskSet):
 
     @task
     def upload(self):
-        self.document_id = self.admin.upload(random.choice(("small", "medium")))
-        self.step(self.document_id is not None)
+        self.document_id = self.admin.upload(random.choice(("small", "medium")))  # None: failed, counted
 
     @task
     def list_documents(self):
@@ -122,6 +124,8 @@ class AdminWorkflowSteps(SequentialTaskSet):
 
     @task
     def read_document(self):
+        if self.document_id is None:
+            return
         self.step(self.admin.api.call("GET", endpoints.kb_document(self.document_id),
                                       name=endpoints.KB_DOCUMENT_NAME, check=envelope_ok) is not None)
 
@@ -164,7 +168,7 @@ class AdminWorkflowSteps(SequentialTaskSet):
 
     @task
     def delete_document(self):
-        if self.document_id in self.admin.uploads:  # else already retired by the upload that followed
+        if self.document_id in self.admin.uploads:  # else not uploaded, or retired by a later upload
             self.admin.uploads.remove(self.document_id)
             self.admin.delete_document(self.document_id)
         self.interrupt(reschedule=False)
