@@ -20,8 +20,8 @@ import suite as suite_module
 from accounts import self_registered
 from chat import Chat
 from locust import SequentialTaskSet, task
-from session import ApiSession, envelope_ok, has_keys
-from users import AdminBase, VoiceAssistUser, _envelope_with, _healthy, _markdown
+from session import ApiSession, envelope_ok, envelope_with, has_keys, healthy, markdown
+from users import AdminBase, VoiceAssistUser
 
 
 class UserJourneySteps(SequentialTaskSet):
@@ -53,7 +53,7 @@ class UserJourneySteps(SequentialTaskSet):
 
     @task
     def health(self):
-        self.step(self.api.call("GET", endpoints.HEALTH, auth=False, check=_healthy) is not None)
+        self.step(self.api.call("GET", endpoints.HEALTH, auth=False, check=healthy) is not None)
 
     @task
     def new_conversation(self):
@@ -73,12 +73,12 @@ class UserJourneySteps(SequentialTaskSet):
     @task
     def history(self):
         self.step(self.api.call("GET", endpoints.CONVERSATIONS, params={"page": 1, "pageSize": 20},
-                                check=_envelope_with("items")) is not None)
+                                check=envelope_with("items")) is not None)
 
     @task
     def export(self):
         self.step(self.api.call("GET", endpoints.conversation_export(self.conversation_id),
-                                name=endpoints.CONVERSATION_EXPORT_NAME, check=_markdown) is not None)
+                                name=endpoints.CONVERSATION_EXPORT_NAME, check=markdown) is not None)
 
     @task
     def refresh(self):
@@ -120,7 +120,7 @@ class AdminWorkflowSteps(SequentialTaskSet):
     @task
     def list_documents(self):
         self.step(self.admin.api.call("GET", endpoints.KB_DOCUMENTS, params={"skip": 0, "limit": 20},
-                                      check=_envelope_with("documents")) is not None)
+                                      check=envelope_with("documents")) is not None)
 
     @task
     def read_document(self):
@@ -149,7 +149,7 @@ class AdminWorkflowSteps(SequentialTaskSet):
 
     @task
     def flags(self):
-        listing = self.admin.api.call("GET", endpoints.FEATURE_FLAGS, check=_envelope_with("flags"))
+        listing = self.admin.api.call("GET", endpoints.FEATURE_FLAGS, check=envelope_with("flags"))
         self.flags = (listing or {}).get("data", {}).get("flags") or []
         self.step(bool(self.flags) and self.admin.api.call(
             "GET", endpoints.feature_flag(self.flags[0]["name"]), name=endpoints.FEATURE_FLAG_NAME,

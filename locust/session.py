@@ -44,6 +44,29 @@ def has_keys(*keys: str) -> Check:
     return check
 
 
+def envelope_with(*keys: str) -> Check:
+    """An envelope with `success: true` whose data has these keys."""
+
+    def check(body: Any) -> str | None:
+        reason = envelope_ok(body)
+        if reason:
+            return reason
+        data = body.get("data")
+        return has_keys(*keys)(data) if keys else None
+
+    return check
+
+
+def healthy(body: Any) -> str | None:
+    reason = has_keys("status")(body)
+    return reason or (None if body["status"] == "healthy" else f"status is {body['status']!r}")
+
+
+def markdown(body: Any) -> str | None:
+    """A conversation export: non-empty text."""
+    return None if isinstance(body, str) and body.strip() else "export is empty"
+
+
 class ApiSession:
     def __init__(self, user, account: Account, address: str) -> None:
         self.user = user
