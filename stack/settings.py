@@ -15,7 +15,7 @@ from stack.regression import InjectedLatency, parse_injected_latency
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "voiceassist-stack"
 
 
-def _database_url(raw: str | None, data_dir: Path) -> str:
+def database_url(raw: str | None, data_dir: Path) -> str:
     """Map the URL styles people pass (as service containers give them) onto SQLAlchemy async drivers."""
     if not raw:
         return f"sqlite+aiosqlite:///{data_dir / 'voiceassist.sqlite3'}"
@@ -79,7 +79,7 @@ class Settings:
         data_dir.mkdir(parents=True, exist_ok=True)
         return cls(
             data_dir=data_dir,
-            database_url=_database_url(env.get("DATABASE_URL"), data_dir),
+            database_url=database_url(env.get("DATABASE_URL"), data_dir),
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("VOICEASSIST_REDIS_PREFIX", "voiceassist:"),
             jwt_secret=_jwt_secret(data_dir),
