@@ -2,7 +2,8 @@
 
 Text is built from medical sentences so that uploads are chunked and indexed like real
 guidance, and later questions can be answered with citations. Content varies per upload so the
-target cannot serve it from a cache.
+target cannot serve it from a cache. Uploads are plain-text `.txt` files: the gateway accepts
+`.txt` and `.pdf` only (400 VALIDATION_ERROR to anything else, `.md` included).
 """
 
 from __future__ import annotations
@@ -44,13 +45,13 @@ def _guidance_body(size: str) -> str:
 
 def guidance_text(size: str, rng: random.Random) -> str:
     """A note of about the size's length; its title makes every upload's content distinct."""
-    return f"# Clinical guidance note {rng.randrange(10**9)}\n\n" + _guidance_body(size)
+    return f"Clinical guidance note {rng.randrange(10**9)}\n\n" + _guidance_body(size)
 
 
 def upload_body(size: str, rng: random.Random) -> tuple[str, bytes, str]:
     """(file name, multipart body, content type) for a KB upload of the given size."""
-    name = f"guidance-{size}-{rng.randrange(10**6)}.md"
+    name = f"guidance-{size}-{rng.randrange(10**6)}.txt"
     body, content_type = encode_multipart_formdata(
-        {"file": (name, guidance_text(size, rng).encode(), "text/markdown")}
+        {"file": (name, guidance_text(size, rng).encode(), "text/plain")}
     )
     return name, body, content_type

@@ -44,6 +44,29 @@ def has_keys(*keys: str) -> Check:
     return check
 
 
+def envelope_with(*keys: str) -> Check:
+    """An envelope with `success: true` whose data has these keys."""
+
+    def check(body: Any) -> str | None:
+        reason = envelope_ok(body)
+        if reason:
+            return reason
+        data = body.get("data")
+        return has_keys(*keys)(data) if keys else None
+
+    return check
+
+
+def healthy(body: Any) -> str | None:
+    reason = has_keys("status")(body)
+    return reason or (None if body["status"] == "healthy" else f"status is {body['status']!r}")
+
+
+def markdown(body: Any) -> str | None:
+    """A conversation export: non-empty text."""
+    return None if isinstance(body, str) and body.strip() else "export is empty"
+
+
 class ApiSession:
     def __init__(self, user, account: Account, address: str) -> None:
         self.user = user
@@ -95,8 +118,7 @@ class ApiSession:
             counters.add("rate_limit_hits")
             return "429 rate limited", None
         if status not in expected:
-            detail = (response.text or "")[:120].replace("\n", " ")
-            return f"HTTP {status}, expected {'/'.join(map(str, expected))}: {detail}", None
+            return f"HTTP {status}, expected {'/'.join(map(str, expected))}: {_error_detail(response)}", None
         content_type = response.headers.get("content-type", "") if response.headers else ""
         body: Any = response.text
         if "json" in content_type:
@@ -166,3 +188,21 @@ class ApiSession:
         if time.monotonic() < self.expires_at - REFRESH_MARGIN_S:
             return True
         return self.refresh() or self.login()
+
+
+def _error_detail(response) -> str:
+    """What the target said went wrong: an envelope's error code and message, the same text for every
+    failure of one cause (the raw reply's start may run into its details or timestamp), else the
+    reply's start."""
+    body = None
+    if "json" in (response.headers.get("content-type", "") if response.headers else ""):
+        try:
+            body = response.json()
+        except ValueError:
+            pass
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("code"):
+        detail = f"{error['code']} {error.get('message') or ''}".strip()
+    else:
+        detail = response.text or ""
+    return detail[:120].replace("\n", " ")

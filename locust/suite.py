@@ -18,6 +18,7 @@ from locust.runners import WorkerRunner
 import endpoints
 from accounts import AccountPool, ClientAddresses
 from locust import events
+from reports import RunReports
 from run_metrics import RunRecord
 
 CHAT_TRANSPORTS = ("auto", "rest", "websocket")
@@ -98,6 +99,10 @@ def on_init(environment, **_kwargs) -> None:
     if environment.parsed_options is None:  # a library use of Locust without a command line
         return
     record = RunRecord(environment)
+    if not isinstance(environment.runner, WorkerRunner):
+        # after RunRecord: quitting's listeners run last-registered first, so the users are stopped
+        # (a SIGTERM) before metrics.json is written too
+        RunReports.take_over(environment)
     suite = Suite(environment)
     record.facts["chat_transport"] = suite.transport
 

@@ -17,7 +17,7 @@ from chat import Chat
 from documents import upload_body
 from locust import FastHttpUser, task
 from run_metrics import counters
-from session import ApiSession, envelope_ok, has_keys
+from session import ApiSession, envelope_ok, envelope_with, has_keys, healthy, markdown
 from task_deck import TaskDeck
 
 # Admin users keep at most this many of their own uploads; older ones are deleted (bounded KB).
@@ -72,15 +72,15 @@ class VoiceAssistUser(FastHttpUser):
 
     def new_conversation(self, title: str) -> str | None:
         body = self.api.call("POST", endpoints.CONVERSATIONS, json={"title": title}, expect=(200, 201),
-                             check=_envelope_with("id"))
+                             check=envelope_with("id"))
         return body["data"]["id"] if body else None
 
     def list_conversations(self) -> None:
         self.api.call("GET", endpoints.CONVERSATIONS, params={"page": 1, "pageSize": 20},
-                      check=_envelope_with("items", "total"))
+                      check=envelope_with("items", "total"))
 
     def health(self) -> None:
-        self.api.call("GET", endpoints.HEALTH, auth=False, check=_healthy)
+        self.api.call("GET", endpoints.HEALTH, auth=False, check=healthy)
 
 
 class RegularUser(VoiceAssistUser):
@@ -145,7 +145,7 @@ class PowerUser(VoiceAssistUser):
         if conversation_id is None:
             return
         self.api.call("GET", endpoints.conversation_export(conversation_id),
-                      name=endpoints.CONVERSATION_EXPORT_NAME, check=_markdown)
+                      name=endpoints.CONVERSATION_EXPORT_NAME, check=markdown)
 
     @task(1)
     def view_history(self) -> None:
@@ -176,7 +176,7 @@ class AdminBase(VoiceAssistUser):
         name, body, content_type = upload_body(size, self.rng)
         reply = self.api.call(
             "POST", endpoints.KB_DOCUMENTS, params={"title": name, "source_type": "guideline"},
-            data=body, headers={"Content-Type": content_type}, check=_envelope_with("document_id", "chunks_indexed"),
+            data=body, headers={"Content-Type": content_type}, check=envelope_with("document_id", "chunks_indexed"),
         )
         if reply is None:
             counters.add("document_upload_failures")
@@ -190,7 +190,7 @@ class AdminBase(VoiceAssistUser):
 
     def delete_document(self, document_id: str) -> None:
         self.api.call("DELETE", endpoints.kb_document(document_id), name=endpoints.KB_DOCUMENT_NAME,
-                      check=_envelope_with("document_id"))
+                      check=envelope_with("document_id"))
 
     def monitor(self) -> None:
         self.api.call("GET", endpoints.METRICS, auth=False, check=_prometheus)
@@ -217,10 +217,10 @@ class AdminUser(AdminBase):
     @task(2)
     def manage_documents(self) -> None:
         self.api.call("GET", endpoints.KB_DOCUMENTS, params={"skip": 0, "limit": 20},
-                      check=_envelope_with("documents", "total"))
+                      check=envelope_with("documents", "total"))
         if self.uploads:
             self.api.call("GET", endpoints.kb_document(self.uploads[-1]), name=endpoints.KB_DOCUMENT_NAME,
-                          check=_envelope_with("document_id"))
+                          check=envelope_with("document_id"))
 
     @task(1)
     def retire_document(self) -> None:
@@ -229,7 +229,7 @@ class AdminUser(AdminBase):
 
     @task(2)
     def dashboard(self) -> None:
-        self.api.call("GET", endpoints.DASHBOARD, check=_envelope_with("total_users"))
+        self.api.call("GET", endpoints.DASHBOARD, check=envelope_with("total_users"))
         self.api.call("GET", endpoints.ADMIN_USERS, params={"offset": 0, "limit": 20}, check=envelope_ok)
 
     @task(1)
@@ -239,7 +239,7 @@ class AdminUser(AdminBase):
 
     @task(2)
     def manage_feature_flags(self) -> None:
-        listing = self.api.call("GET", endpoints.FEATURE_FLAGS, check=_envelope_with("flags"))
+        listing = self.api.call("GET", endpoints.FEATURE_FLAGS, check=envelope_with("flags"))
         flags = (listing or {}).get("data", {}).get("flags") or []
         if not flags:
             return
@@ -282,29 +282,9 @@ class WebSocketUser(VoiceAssistUser):
             self.chat.realtime.connect()
 
 
-def _envelope_with(*keys: str):
-    def check(body) -> str | None:
-        reason = envelope_ok(body)
-        if reason:
-            return reason
-        data = body.get("data")
-        return has_keys(*keys)(data) if keys else None
-
-    return check
-
-
-def _healthy(body) -> str | None:
-    reason = has_keys("status")(body)
-    return reason or (None if body["status"] == "healthy" else f"status is {body['status']!r}")
-
-
 def _same_email(body, email: str) -> str | None:
     reason = has_keys("email")(body)
     return reason or (None if body["email"] == email else f"me is {body['email']!r}, not {email!r}")
-
-
-def _markdown(body) -> str | None:
-    return None if isinstance(body, str) and body.strip() else "export is empty"
 
 
 def _prometheus(body) -> str | None:

@@ -146,7 +146,7 @@ def bench_stack(
             "POST",
             "/api/admin/kb/documents",
             params={"title": f"Bench guide {number}"},
-            files={"file": (f"guide{number}.md", DOCUMENT.encode())},
+            files={"file": (f"guide{number}.txt", DOCUMENT.encode())},
         )
     users = [BenchClient(base_url, 1 + n) for n in range(clients)]
     for n, user in enumerate(users):

@@ -1,11 +1,13 @@
-"""Turning an uploaded file (.txt, .md, .pdf) into text and the text into indexable chunks."""
+"""Turning an uploaded file (.txt, .pdf) into text and the text into indexable chunks."""
 
 from __future__ import annotations
 
 import io
 import re
 
-ALLOWED_EXTENSIONS = (".txt", ".md", ".pdf")
+# The gateway's: anything else (.md included) is refused with UNSUPPORTED_FILE_TYPE's message.
+ALLOWED_EXTENSIONS = (".txt", ".pdf")
+UNSUPPORTED_FILE_TYPE = f"Unsupported file type. Allowed: {', '.join(ALLOWED_EXTENSIONS)}"
 CHUNK_WORDS = 180
 CHUNK_OVERLAP_WORDS = 30
 

@@ -12,7 +12,14 @@ from starlette.datastructures import UploadFile
 from stack import envelope, retrieval
 from stack.auth import AdminReader, AdminWriter
 from stack.database import kb_chunks, kb_documents
-from stack.documents import ALLOWED_EXTENSIONS, UnreadableDocument, chunk, extension_of, extract_text
+from stack.documents import (
+    ALLOWED_EXTENSIONS,
+    UNSUPPORTED_FILE_TYPE,
+    UnreadableDocument,
+    chunk,
+    extension_of,
+    extract_text,
+)
 from stack.timestamps import iso, utcnow
 
 router = APIRouter(prefix="/api/admin/kb/documents", tags=["knowledge-base"])
@@ -70,12 +77,7 @@ async def upload_document(
         upload = await _read_upload(request, limit)
         filename = upload.filename or "upload"
         if extension_of(filename) not in ALLOWED_EXTENSIONS:
-            raise envelope.EnvelopeError(
-                415,
-                "UNSUPPORTED_MEDIA_TYPE",
-                f"Only {', '.join(ALLOWED_EXTENSIONS)} files are accepted",
-                field="file",
-            )
+            raise envelope.EnvelopeError(400, "VALIDATION_ERROR", UNSUPPORTED_FILE_TYPE, field="file")
         payload = await upload.read(limit + 1)
     finally:
         await request.close()  # the parsed form's spooled temp files; FastAPI closes only forms it parsed
@@ -104,8 +106,12 @@ async def upload_document(
         "uploaded_by": user["id"],
         "upload_date": utcnow(),
     }
+    marker = request.app.state.settings.indexing_failure_marker
     async with request.app.state.engine.begin() as conn:
         await conn.execute(kb_documents.insert().values(**row))
+        if marker and marker in row["title"]:
+            # raised inside the transaction: the document is rolled back with its failed indexing
+            raise envelope.EnvelopeError(500, "INDEXING_FAILED", "The document could not be indexed")
         await conn.execute(
             kb_chunks.insert(),
             [{"document_id": row["id"], "chunk_index": i, "content": c} for i, c in enumerate(chunks)],

@@ -15,7 +15,7 @@ from stack.regression import InjectedLatency, parse_injected_latency
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "voiceassist-stack"
 
 
-def _database_url(raw: str | None, data_dir: Path) -> str:
+def database_url(raw: str | None, data_dir: Path) -> str:
     """Map the URL styles people pass (as service containers give them) onto SQLAlchemy async drivers."""
     if not raw:
         return f"sqlite+aiosqlite:///{data_dir / 'voiceassist.sqlite3'}"
@@ -60,6 +60,9 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     injected_latency: InjectedLatency = field(default_factory=InjectedLatency)
     injected_drift: DriftInjection = field(default_factory=DriftInjection)
+    # fault injection: a KB upload whose title contains this marker fails to index (a 500 envelope,
+    # nothing stored), to test clients against a target whose indexing breaks
+    indexing_failure_marker: str = ""
     environment: str = "reference"
     # the seed's REST POST /api/chat; off, the stack serves chat as the real gateway does: only
     # over the realtime WebSocket (for testing clients that must work against the gateway)
@@ -76,7 +79,7 @@ class Settings:
         data_dir.mkdir(parents=True, exist_ok=True)
         return cls(
             data_dir=data_dir,
-            database_url=_database_url(env.get("DATABASE_URL"), data_dir),
+            database_url=database_url(env.get("DATABASE_URL"), data_dir),
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("VOICEASSIST_REDIS_PREFIX", "voiceassist:"),
             jwt_secret=_jwt_secret(data_dir),
@@ -91,6 +94,7 @@ class Settings:
             max_upload_bytes=int(env.get("VOICEASSIST_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
             injected_latency=parse_injected_latency(env.get("VOICEASSIST_INJECT_LATENCY", "")),
             injected_drift=parse_drift_injection(env),
+            indexing_failure_marker=env.get("VOICEASSIST_INJECT_INDEXING_FAILURE", ""),
             environment=env.get("VOICEASSIST_ENVIRONMENT", "reference"),
             rest_chat=_switch(env.get("VOICEASSIST_REST_CHAT", "on"), "VOICEASSIST_REST_CHAT"),
         )

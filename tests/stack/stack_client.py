@@ -87,11 +87,11 @@ def assert_envelope(response, status: int = 200) -> dict:
     return body["data"]
 
 
-def upload(api: ApiClient, text: str = GUIDE, name: str = "guide.md", **params) -> dict:
+def upload(api: ApiClient, text: str = GUIDE, name: str = "guide.txt", **params) -> dict:
     response = api.post(
         "/api/admin/kb/documents",
         params={"title": "Hypertension guide", "source_type": "guideline", **params},
-        files={"file": (name, text.encode(), "text/markdown")},
+        files={"file": (name, text.encode(), "text/plain")},
     )
     return assert_envelope(response)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from stack_client import assert_envelope, receive_until_done, upload
+import pytest
+from stack_client import GUIDE, assert_envelope, receive_until_done, upload
 
 USER_FIELDS = {"id", "email", "full_name", "is_active", "is_admin", "admin_role", "created_at", "last_login"}
 TOKEN_FIELDS = {"access_token", "refresh_token", "token_type", "expires_in", "refresh_expires_in", "role"}
@@ -153,6 +154,26 @@ def test_kb_upload_accepts_txt_and_pdf(admin_client):
     assert assert_envelope(response)["chunks_indexed"] == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "content_type"), [("guide.md", "text/markdown"), ("guide.md", "text/plain"), ("guide.docx", None)]
+)
+def test_kb_upload_refuses_other_file_types_as_the_gateway_does(admin_client, viewer_client, name, content_type):
+    """The gateway's rule and reply, word for word: a suite that uploads what it refuses must fail here."""
+    before = assert_envelope(viewer_client.get("/api/admin/kb/documents", params={"limit": 1}))["total"]
+    response = admin_client.post(
+        "/api/admin/kb/documents",
+        params={"title": "Markdown guide", "source_type": "guideline"},
+        files={"file": (name, GUIDE.encode(), content_type)},
+    )
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert set(body) >= {"success", "data", "error", "metadata", "timestamp"} and body["success"] is False
+    assert body["error"]["code"] == "VALIDATION_ERROR"
+    assert body["error"]["message"] == "Unsupported file type. Allowed: .txt, .pdf"
+    after = assert_envelope(viewer_client.get("/api/admin/kb/documents", params={"limit": 1}))["total"]
+    assert after == before
+
+
 def _one_page_pdf(text: str) -> bytes:
     """A minimal valid PDF with one line of text (pypdf can write pages but not text)."""
     stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
@@ -246,7 +267,7 @@ def test_realtime_chat_streams_chunks_then_done_with_citations(admin_client, use
     upload(
         admin_client,
         "Warfarin requires INR monitoring; vitamin K reverses warfarin. " * 40,
-        name="warfarin.md",
+        name="warfarin.txt",
     )
     ws = user_client.websocket()
     try:
@@ -308,7 +329,7 @@ def test_realtime_unknown_type_and_bad_token(user_client, client):
 
 
 def test_rest_chat_of_the_seed(admin_client, user_client):
-    upload(admin_client, "Metformin is first-line therapy for type 2 diabetes. " * 40, name="metformin.md")
+    upload(admin_client, "Metformin is first-line therapy for type 2 diabetes. " * 40, name="metformin.txt")
     response = user_client.post(
         "/api/chat", json={"message": "What is first-line therapy for type 2 diabetes?"}
     )
@@ -330,7 +351,7 @@ def test_answers_cite_new_documents_at_once_and_deleted_ones_no_more(admin_clien
     title = f"Glossary of {word}"
     assert title not in cited_titles()
     document = upload(
-        admin_client, f"The term {word} means a rare finding. " * 30, name="glossary.md", title=title
+        admin_client, f"The term {word} means a rare finding. " * 30, name="glossary.txt", title=title
     )
     assert title in cited_titles()
     assert admin_client.delete(f"/api/admin/kb/documents/{document['document_id']}").status_code == 200

@@ -1,4 +1,5 @@
-"""Injected slowdowns: the named route (or the chat path) slows by the configured amount, nothing else."""
+"""Injected slowdowns: the named route (or the chat path) slows by the configured amount, nothing else;
+and injected indexing failures: only the marked KB upload fails."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import statistics
 import time
 
 import pytest
-from stack_client import ApiClient, receive_until_done
+from stack_client import GUIDE, ApiClient, assert_envelope, receive_until_done
 
 from stack.regression import Slowdown, parse_injected_latency
 from stack.sandbox import running_stack
@@ -68,3 +69,27 @@ def test_only_the_named_route_and_chat_are_slowed(slowed_stack, embedded_stack):
     assert median_ms(slowed, "/api/conversations") < 400, "other routes are not slowed"
     assert statistics.median(first_chunk_ms(slowed) for _ in range(3)) >= 600
     assert statistics.median(first_chunk_ms(normal) for _ in range(3)) < 600
+
+
+@pytest.fixture(scope="module")
+def failing_index_stack(tmp_path_factory):
+    injected = {"VOICEASSIST_INJECT_INDEXING_FAILURE": "[fail-index]"}
+    with running_stack("embedded", tmp_path_factory.mktemp("failing-index"), injected, seed={"admin": 1}) as stack:
+        yield stack
+
+
+def test_a_marked_upload_fails_to_index_with_a_500_envelope_and_leaves_nothing(failing_index_stack):
+    admin = ApiClient(failing_index_stack)
+    admin.login("admin")
+
+    def upload(title: str):
+        return admin.post("/api/admin/kb/documents", params={"title": title},
+                          files={"file": ("guide.txt", GUIDE.encode(), "text/plain")})
+
+    failed = upload("guide [fail-index] 1")
+    assert failed.status_code == 500, failed.text
+    assert failed.json()["success"] is False and failed.json()["error"]["code"] == "INDEXING_FAILED"
+    assert assert_envelope(admin.get("/api/admin/kb/documents"))["total"] == 0
+    indexed = assert_envelope(upload("guide 2"))
+    listing = assert_envelope(admin.get("/api/admin/kb/documents"))
+    assert [d["document_id"] for d in listing["documents"]] == [indexed["document_id"]]

@@ -12,7 +12,7 @@ from stack.documents import CHUNK_WORDS, chunk, extension_of
 from stack.keystore import MemoryKeyStore
 from stack.ratelimit import DEFAULT_LIMITS, RateLimit, parse_rate_limits
 from stack.retrieval import query_terms
-from stack.settings import _database_url
+from stack.settings import database_url
 
 
 def test_rate_limit_defaults_are_the_contracts():
@@ -37,11 +37,11 @@ def test_rate_limit_overrides():
 
 
 def test_database_urls_map_onto_async_drivers(tmp_path):
-    assert _database_url("postgresql://u@h:5432/d", tmp_path) == "postgresql+asyncpg://u@h:5432/d"
-    assert _database_url("postgres://u@h/d", tmp_path) == "postgresql+asyncpg://u@h/d"
-    assert _database_url(None, tmp_path).startswith("sqlite+aiosqlite:///")
+    assert database_url("postgresql://u@h:5432/d", tmp_path) == "postgresql+asyncpg://u@h:5432/d"
+    assert database_url("postgres://u@h/d", tmp_path) == "postgresql+asyncpg://u@h/d"
+    assert database_url(None, tmp_path).startswith("sqlite+aiosqlite:///")
     with pytest.raises(ValueError, match="unsupported"):
-        _database_url("mysql://x", tmp_path)
+        database_url("mysql://x", tmp_path)
 
 
 @settings(deadline=None)  # a loaded CI runner must not turn a slow example into a failure

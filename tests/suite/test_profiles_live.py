@@ -90,6 +90,9 @@ def test_profile_scaled_down_runs_clean_with_every_type_and_endpoint(request, mo
     counters = metrics["counters"]
     assert counters["auth_failures"] == 0 and counters["ws_failures"] == 0
     assert counters["document_upload_failures"] == 0
+    if "POST /api/admin/kb/documents" in endpoints:
+        # every upload taken: the stack refuses what the real gateway refuses (.txt and .pdf only)
+        assert counters["document_uploads"] == by_key["POST /api/admin/kb/documents"]["num_requests"] > 0
     # no traceback through the suite's own code (Locust itself may log its stop-race noise)
     assert f"{layout.SUITE}/" not in log, "the suite raised: see locust.log"
     # a sequential scenario must get through its steps, not restart at the same one again and again
