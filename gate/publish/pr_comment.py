@@ -5,6 +5,10 @@ clear message saying what GitHub refused and why when it cannot comment.
     GITHUB_TOKEN=... python -m gate.publish --summary results/smoke/summary.md --profile smoke \\
         --repo OWNER/REPO --pr 42 [--verdict pass] [--mode always|on-failure] [--run-url URL] \\
         [--author auto|LOGIN]
+    ... python -m gate.publish --from-verdict FORK_RESULTS/verdict.json ...   (perf-comment.yml)
+
+`--from-verdict` renders the comment in this process from a verdict.json an untrusted run wrote
+(gate/publish/untrusted_verdict.py), instead of posting that run's summary.md.
 
 The token is read from the environment (GITHUB_TOKEN), never from the command line, and never
 printed: every message that leaves this module goes through `redact`. The API base comes from
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gate import COMMENT_MARKER
+from gate.publish import untrusted_verdict
 from gate.publish.github_api import APIError, GitHubAPI, redact
 
 BODY_LIMIT = 65_536  # GitHub rejects a comment body above this many characters
@@ -252,7 +257,12 @@ def explain(error: APIError, comments: PullRequestComments) -> tuple[str, str, i
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gate.publish", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--summary", required=True, type=Path, help="summary.md written by the gate")
+    body = parser.add_mutually_exclusive_group(required=True)
+    body.add_argument("--summary", type=Path, help="summary.md written by the gate")
+    body.add_argument("--from-verdict", type=Path, metavar="VERDICT_JSON",
+                      help="render the comment here from this verdict.json, which an untrusted run wrote "
+                           "(a fork's): size-limited, checked against verdict.schema.json, every string "
+                           "escaped; a notice instead when it does not pass")
     parser.add_argument("--profile", required=True, help="the profile: one comment per profile")
     parser.add_argument("--repo", required=True, help="OWNER/REPO")
     parser.add_argument("--pr", required=True, help="pull request number")
@@ -290,11 +300,17 @@ def main(argv: list[str] | None = None) -> int:
         print("::notice::perf gate: no token was given, so no pull-request comment; "
               "the summary is in the job summary")
         return 0
-    try:
-        summary = args.summary.read_text(encoding="utf-8")
-    except OSError as error:
-        print(f"::warning::perf gate: no summary to comment with ({args.summary}: {error.strerror})")
-        return 2
+    if args.from_verdict:
+        comment = untrusted_verdict.comment_for(args.from_verdict, args.profile)
+        if comment.rejected:
+            print(f"::warning::perf gate: the run's verdict.json is not shown: {comment.rejected}")
+        summary = comment.summary
+    else:
+        try:
+            summary = args.summary.read_text(encoding="utf-8")
+        except OSError as error:
+            print(f"::warning::perf gate: no summary to comment with ({args.summary}: {error.strerror})")
+            return 2
     github = GitHubAPI(os.environ.get("GITHUB_API_URL") or "https://api.github.com", token)
     number = int(args.pr)
     comments = PullRequestComments(github, args.repo, number)
