@@ -1,5 +1,6 @@
 """Jobs of the workflows run by the harness (no GitHub): the nightly history job against a local
-bare repository, and the jobs' conditions. The fork-comment job is in test_fork_comment.py."""
+bare repository, and the jobs' conditions. The fork-comment job is in test_fork_comment.py, the
+baseline refresh in test_baseline_refresh.py."""
 
 from __future__ import annotations
 
@@ -13,14 +14,6 @@ from tests.action import harness
 
 BUNDLE = Path(__file__).resolve().parents[2]
 WORKFLOWS = BUNDLE / ".github" / "workflows"
-
-
-def test_the_baseline_refresh_runs_only_on_the_default_branch(tmp_path):
-    event = {"event_name": "workflow_dispatch", "ref": "refs/heads/feature",
-             "event": {"repository": {"default_branch": "main"}}}
-    job = harness.run_job(WORKFLOWS / "baseline-refresh.yml", "record", workspace=tmp_path / "ws",
-                          runner_temp=tmp_path / "tmp", github=event, inputs={"profile": "smoke", "runs": "3"})
-    assert job.skipped
 
 
 def test_the_nightly_soak_runs_at_full_scale_when_scheduled():
