@@ -111,4 +111,4 @@ def comment_token(value: object) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(text(sys.stdin.read()) + "\n")
+    sys.stdout.write(text(sys.stdin.buffer.read().decode("utf-8", errors="replace")) + "\n")
