@@ -112,11 +112,11 @@ def _rule(error) -> str:
 def comment_for(path: Path, profile: str) -> Comment:
     """The comment's markdown for the verdict at `path`: the report, or a notice saying why not."""
     from gate.report.markdown import text
-    from gate.report.render import render_summary
+    from gate.report.render import COMMENT_LIMIT, render_summary
 
     try:
         verdict = load(path, profile)
-        return Comment(render_summary(verdict) + "\n" + FOOTER + "\n")
+        return Comment(render_summary(verdict, limit=COMMENT_LIMIT - len(FOOTER) - 2) + "\n" + FOOTER + "\n")
     except RejectedVerdict as rejected:
         reason = str(rejected)
     except Exception as error:  # noqa: BLE001 - a verdict that passed the schema yet broke the renderer

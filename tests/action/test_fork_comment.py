@@ -206,6 +206,21 @@ def test_a_same_repository_pull_request_is_left_to_the_gate_job(tmp_path, github
     assert job.skipped and downloads == [] and github.calls == []
 
 
+def test_a_verdict_too_detailed_for_one_comment_is_collapsed_and_keeps_its_footer(tmp_path, verdict):
+    big = json.loads(json.dumps(verdict))
+    template = big["endpoints"][0]
+    big["endpoints"] = [{**template, "endpoint": f"GET /api/generated/{n}/" + "x" * 60,
+                         "errors": [{"error": f"HTTPError('50{n % 10}') " + "y" * 100, "occurrences": n, "new": True}]}
+                        for n in range(600)]
+    path = tmp_path / "verdict.json"
+    path.write_text(json.dumps(big))
+    comment = untrusted_verdict.comment_for(path, "smoke")
+    assert comment.rejected == ""
+    body = pr_comment.compose_body(comment.summary, "smoke", RUN_URL)
+    assert len(body) <= pr_comment.BODY_LIMIT and "cut to fit" not in body
+    assert body.rstrip().endswith(untrusted_verdict.FOOTER)
+
+
 def test_every_verdict_the_gate_writes_matches_the_schema():
     for run in sorted(path for path in GATE_FIXTURES.iterdir() if path.is_dir()):
         verdict = judge(str(run), "smoke", str(GATE_FIXTURES / "baseline-smoke.json"),
