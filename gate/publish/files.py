@@ -1,8 +1,8 @@
 """Publishing the verdict: verdict.json and summary.md next to the run, and the job summary.
 
 The sticky pull-request comment, the one stage that touches the network, is `gate/publish/pr_comment.py`
-(`post_sticky_comment`): it finds the comment carrying render.MARKER for the profile across every
-page of comments and updates it in place.
+(`post_sticky_comment`): it finds the token's own comment carrying the profile's marker
+(gate.COMMENT_MARKER) across every page of comments and updates it in place.
 """
 
 from __future__ import annotations

@@ -1,17 +1,20 @@
 """summary.md from one verdict.json: headline, endpoint table, findings, failures by error type,
 custom metrics, a Mermaid chart and collapsible details. Fits a GitHub comment (65,536 characters)
 by collapsing detail level by level, never by cutting a table in the middle.
+
+Every string of the verdict is untrusted (endpoint names and error bodies come from the target, and
+the fork-comment workflow renders a verdict.json a fork's run wrote): each one enters the markdown
+through gate.report.markdown (`text`, `code`, `mermaid_label`, `comment_token`), never as it is.
 """
 
 from __future__ import annotations
-
-import re
 
 import pandas as pd
 from tabulate import tabulate
 
 from gate import COMMENT_MARKER
 from gate.read.policy import figure
+from gate.report import markdown
 
 COMMENT_LIMIT = 65_536
 ICONS = {"pass": "✅", "fail": "❌", "unjudgeable": "⛔", "warn": "⚠️"}
@@ -55,22 +58,24 @@ def _render_minimal(verdict: dict) -> str:
 def _headline(verdict: dict) -> str:
     outcome = verdict.get("verdict", "unjudgeable")
     lines = [
-        COMMENT_MARKER.format(profile=verdict.get("profile", "")),
-        f"## {ICONS.get(outcome, '')} Performance gate · {verdict.get('profile', '?')}: {verdict.get('headline', '')}",
+        COMMENT_MARKER.format(profile=markdown.comment_token(verdict.get("profile", ""))),
+        (f"## {ICONS.get(outcome, '')} Performance gate · {markdown.text(verdict.get('profile', '?'))}: "
+         f"{markdown.text(verdict.get('headline', ''))}"),
         "",
-        f"> {verdict.get('reason', '')}",
+        f"> {markdown.text(verdict.get('reason', ''))}",
     ]
     if verdict.get("borderline"):
         lines += ["", "**Borderline**: the regression is weakly significant; a confirmation rerun decides."]
     run, baseline = verdict.get("run"), verdict.get("baseline") or {}
     facts = []
     if run:
-        facts.append(f"run `{run['path']}`: {run['total_requests']} requests, {run['total_failures']} failures "
-                     f"in {run['duration_s']:.0f} s")
+        facts.append(f"run {markdown.code(run['path'])}: {markdown.text(run['total_requests'])} requests, "
+                     f"{markdown.text(run['total_failures'])} failures in {run['duration_s']:.0f} s")
     if baseline.get("runs"):
         provenance = baseline.get("provenance", {})
-        facts.append(f"baseline: {baseline['runs']} runs recorded {provenance.get('recorded_at', '?')} "
-                     f"at `{str(provenance.get('commit', '?'))[:12]}`")
+        facts.append(f"baseline: {markdown.text(baseline['runs'])} runs recorded "
+                     f"{markdown.text(provenance.get('recorded_at', '?'))} "
+                     f"at {markdown.code(str(provenance.get('commit', '?'))[:12])}")
     shift = (verdict.get("run_shift_pct") or {}).get("p95")
     if shift is not None:
         facts.append(f"run-wide p95 shift {shift:+.0f}% (comparisons are net of it)")
@@ -78,7 +83,7 @@ def _headline(verdict: dict) -> str:
         lines += ["", " · ".join(facts)]
     problems = verdict.get("problems") or []
     if len(problems) > 1:
-        lines += ["", "Why it cannot be judged:", *[f"- {problem}" for problem in problems]]
+        lines += ["", "Why it cannot be judged:", *[f"- {markdown.text(problem)}" for problem in problems]]
     return "\n".join(lines)
 
 
@@ -95,11 +100,6 @@ def _detectable(pct: float | None) -> str:
 def _number(value, unit: str) -> str:
     """A value in a table whose column names the unit."""
     return figure(value, unit, in_table=True)
-
-
-def _cell(text: str) -> str:
-    """Text safe inside a markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def _pair(metric: dict | None) -> str:
@@ -137,7 +137,8 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
             hidden += 1
             continue
         rows.append({
-            "endpoint": f"`{_cell(endpoint['endpoint'])}`" + (" (quarantined)" if endpoint["quarantined"] else ""),
+            "endpoint": (markdown.code(endpoint["endpoint"], table=True)
+                         + (" (quarantined)" if endpoint["quarantined"] else "")),
             "requests": endpoint["num_requests"],
             "p50 ms": _pair(metrics.get("p50")),
             "p95 ms": _pair(p95),
@@ -147,7 +148,7 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
             "detectable": _detectable(p95.get("detectable_pct") if p95 else None),
             "p95 limit": _number(p95.get("limit"), "ms") if p95 else "–",
             "failures": _number(metrics["failure_ratio"]["value"], "ratio") if "failure_ratio" in metrics else "–",
-            "verdict": STATUS_ICONS.get(endpoint["status"], endpoint["status"]),
+            "verdict": STATUS_ICONS.get(endpoint["status"], markdown.text(endpoint["status"])),
         })
     text = "### Endpoints (baseline → this run)\n\n"
     text += tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github", showindex=False) if rows else \
@@ -172,13 +173,13 @@ def _findings_section(verdict: dict) -> str:
     order = {"unjudgeable": 0, "fail": 1, "warn": 2}
     lines = ["### Findings", ""]
     for finding in sorted(findings, key=lambda f: order.get(f["severity"], 3)):
-        lines.append(f"- {ICONS.get(finding['severity'], '')} {finding['message']}")
+        lines.append(f"- {ICONS.get(finding['severity'], '')} {markdown.text(finding['message'])}")
     return "\n".join(lines)
 
 
 def _failures_section(verdict: dict, top: int | None) -> str:
     rows = [
-        {"endpoint": f"`{_cell(endpoint['endpoint'])}`", "error": _cell(error["error"]),
+        {"endpoint": markdown.code(endpoint["endpoint"], table=True), "error": markdown.text(error["error"]),
          "occurrences": error["occurrences"], "new": "🆕 new" if error["new"] else ""}
         for endpoint in verdict.get("endpoints", []) if endpoint["endpoint"] != "Aggregated"
         for error in endpoint.get("errors", [])
@@ -200,7 +201,8 @@ def _counters_section(verdict: dict) -> str:
     if not counters:
         return ""
     baseline = (verdict.get("baseline") or {}).get("counters") or {}
-    rows = [{"metric": name.replace("_", " "), "baseline (mean)": f"{baseline[name]:g}" if name in baseline else "–",
+    rows = [{"metric": markdown.text(name.replace("_", " ")),
+             "baseline (mean)": f"{baseline[name]:g}" if name in baseline else "–",
              "this run": value} for name, value in counters.items()]
     return "### Custom metrics\n\n" + tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github",
                                                 showindex=False)
@@ -218,7 +220,7 @@ def _chart_section(verdict: dict) -> str:
     baselines = [p95["baseline"] if p95.get("baseline") is not None else p95["value"] for _, p95 in points]
     top = max(max(values), max(baselines)) * 1.25 or 1.0
     limits = [min(p95["limit"], top) if p95.get("limit") is not None else top for _, p95 in points]
-    labels = ", ".join('"' + re.sub(r'["\[\]`]', "'", name) + '"' for name, _ in points)
+    labels = ", ".join(f'"{markdown.mermaid_label(name)}"' for name, _ in points)
     return "\n".join([
         "### p95 against baseline and limit",
         "",
@@ -241,8 +243,8 @@ def _metric_details(verdict: dict) -> str:
     for endpoint in verdict.get("endpoints", []):
         for metric in endpoint.get("metrics", {}).values():
             rows.append({
-                "endpoint": f"`{_cell(endpoint['endpoint'])}`",
-                "metric": metric["metric"],
+                "endpoint": markdown.code(endpoint["endpoint"], table=True),
+                "metric": markdown.text(metric["metric"]),
                 "baseline runs": ", ".join(_number(v, metric["unit"]) for v in metric.get("baseline_runs", [])),
                 "baseline": _number(metric.get("baseline"), metric["unit"]),
                 "this run": _number(metric.get("value"), metric["unit"]),
@@ -252,8 +254,8 @@ def _metric_details(verdict: dict) -> str:
                 "p adj.": f"{metric['p_adjusted']:.2g}" if metric.get("p_adjusted") is not None else "–",
                 "detectable": _detectable(metric.get("detectable_pct")),
                 "limit": _number(metric.get("limit"), metric["unit"]),
-                "severity": metric["severity"],
-                "outcome": metric["outcome"],
+                "severity": markdown.text(metric["severity"]),
+                "outcome": markdown.text(metric["outcome"]),
             })
     if not rows:
         return ""
@@ -267,14 +269,14 @@ def _method_section(verdict: dict) -> str:
     run = verdict.get("run") or {}
     if "false_alarm_rate" not in policy:
         return ""
-    fingerprint = ", ".join(f"{k}={v}" for k, v in (run.get("fingerprint") or {}).items())
+    fingerprint = markdown.text(", ".join(f"{k}={v}" for k, v in (run.get("fingerprint") or {}).items()))
     tests = verdict.get("tests") or {}
     return "\n".join([
         "<details><summary>How this verdict was reached</summary>",
         "",
-        (f"- Policy `{policy['path']}`; false-alarm rate {policy['false_alarm_rate']:g} per run across "
-         f"{tests.get('fail', 0)} failing and {tests.get('warn', 0)} warning comparisons "
-         f"({policy['correction']} correction)."),
+        (f"- Policy {markdown.code(policy['path'])}; false-alarm rate {policy['false_alarm_rate']:g} per run "
+         f"across {markdown.text(tests.get('fail', 0))} failing and {markdown.text(tests.get('warn', 0))} "
+         f"warning comparisons ({markdown.text(policy['correction'])} correction)."),
         ("- A regression is flagged only when it exceeds the policy's percentage and floor (at least one "
          "Locust bucket) **and** is significant given the within-run sampling spread (from the histograms) "
          "and the between-run spread (from the baseline's runs)."),

@@ -375,8 +375,10 @@ def run_job(
     env: Mapping[str, str] | None = None,
     stubs: Mapping[str, Callable[[StepResult], None]] | None = None,
     step_timeout_s: float = 600,
+    secrets: Mapping[str, str] | None = None,
 ) -> JobRun:
-    """Run one job of a workflow (`needs` holds the earlier jobs' result and outputs): its `if:`,
+    """Run one job of a workflow (`needs` holds the earlier jobs' result and outputs, `secrets` the
+    repository's secrets: any other is empty, as on GitHub): its `if:`,
     workflow and job `env:`, its steps (`run:` steps with
     the default shell `bash -e {0}` unless they name one), `uses: ./` through run_action (on the
     action.yml in the workspace), other `uses:` stubbed. No services, matrix or containers."""
@@ -385,7 +387,8 @@ def run_job(
     github_context = _github_context(workspace, github)
     base_env = _runner_env(workspace, runner_temp, github_context, env, None)
     contexts: dict[str, Any] = {"github": github_context, "runner": _runner_context(runner_temp), "steps": {},
-                                "env": base_env, "inputs": dict(inputs or {}), "needs": dict(needs or {})}
+                                "env": base_env, "inputs": dict(inputs or {}), "needs": dict(needs or {}),
+                                "secrets": dict(secrets or {})}  # a secret not given is empty, as on GitHub
     if not condition_holds(job.get("if"), contexts, failed=False):
         return JobRun(skipped=True)
     for scope in (workflow.get("env") or {}, job.get("env") or {}):

@@ -93,7 +93,7 @@ def test_only_the_jobs_that_publish_may_write():
         "perf-gate.yml:smoke": ["pull-requests"],  # read-only anyway on a fork's pull request
         "perf-comment.yml:comment": ["pull-requests"],
         "nightly-soak.yml:history": ["contents", "issues"],  # perf-history branch, change-point issue
-        "baseline-refresh.yml:record": ["contents", "pull-requests"],
+        "baseline-refresh.yml:record": ["contents"],  # the pull request: a person, or PERF_BASELINE_PR_TOKEN
     }
 
 

@@ -1,116 +1,19 @@
-"""Jobs of the workflows run by the harness (no GitHub): the fork-comment job end to end against
-the fake GitHub API with an artifact as a fork's run would leave it, and the jobs' conditions."""
+"""Jobs of the workflows run by the harness (no GitHub): the nightly history job against a local
+bare repository, and the jobs' conditions. The fork-comment job is in test_fork_comment.py, the
+baseline refresh in test_baseline_refresh.py."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.action import harness
-from tests.action.fake_github import PR, REPO, TOKEN, FakeGitHub
 
 BUNDLE = Path(__file__).resolve().parents[2]
 WORKFLOWS = BUNDLE / ".github" / "workflows"
-EXAMPLE = BUNDLE / "tests" / "fixtures" / "action" / "comment-example.md"
-
-
-@pytest.fixture
-def github(httpserver) -> FakeGitHub:
-    return FakeGitHub(httpserver).install()
-
-
-def workflow_run_event(github: FakeGitHub, head_repository: str = "forker/voiceassist") -> dict:
-    return {"event_name": "workflow_run", "repository": REPO, "token": TOKEN, "event": {"workflow_run": {
-        "id": 4242, "event": "pull_request", "conclusion": "failure", "head_sha": github.head_sha,
-        "head_repository": {"full_name": head_repository},
-        "html_url": f"https://github.com/{REPO}/actions/runs/4242"}}}
-
-
-def comment_job(tmp_path: Path, github: FakeGitHub, artifact: dict[str, str], event: dict | None = None):
-    workspace = tmp_path / "workspace"
-    workspace.mkdir(parents=True)
-    (workspace / "gate").symlink_to(BUNDLE / "gate")  # what the sparse checkout of the default branch gives
-    temp = tmp_path / "runner-temp"
-    temp.mkdir()
-    (temp / "comment-venv").symlink_to(sys.prefix)  # has requests: the step must not pip install
-    downloads = []
-
-    def download(step: harness.StepResult) -> None:
-        downloads.append(step.with_)
-        target = Path(step.with_["path"])
-        target.mkdir(parents=True)
-        for name, text in artifact.items():
-            (target / name).write_text(text)
-
-    job = harness.run_job(WORKFLOWS / "perf-comment.yml", "comment", workspace=workspace, runner_temp=temp,
-                          github=event or workflow_run_event(github), env={"GITHUB_API_URL": github.api},
-                          stubs={"actions/download-artifact@": download}, step_timeout_s=120)
-    return job, downloads
-
-
-def fork_artifact(pr: object = PR, profile: str = "smoke", verdict: str = "regression") -> dict[str, str]:
-    return {"summary.md": EXAMPLE.read_text(),
-            "comment.json": json.dumps({"pull_request": str(pr), "head_sha": "c" * 40, "profile": profile,
-                                        "verdict": verdict})}
-
-
-def test_a_forks_summary_is_posted_from_the_base_repository(tmp_path, github):
-    job, downloads = comment_job(tmp_path, github, fork_artifact())
-    assert not job.skipped and not job.failed, job.log
-    assert downloads == [{"name": "perf-smoke", "path": str(tmp_path / "runner-temp" / "perf-smoke"),
-                          "run-id": "4242", "github-token": TOKEN}]
-    [comment] = github.comments
-    assert comment["body"].rstrip("\n") == EXAMPLE.read_text().rstrip("\n")
-    assert "pip install" not in job.log and TOKEN not in job.log
-
-
-def test_a_second_run_updates_the_same_comment(tmp_path, github):
-    comment_job(tmp_path / "one", github, fork_artifact())
-    second = {**fork_artifact(verdict="pass"), "summary.md": "## ✅ Performance gate · smoke: PASS\n"}
-    job, _ = comment_job(tmp_path / "two", github, second)
-    assert not job.failed and len(github.comments) == 1 and "updated" in job.log
-    assert "PASS" in github.comments[0]["body"]
-
-
-@pytest.mark.parametrize("artifact", [
-    fork_artifact(pr="7; touch /tmp/pwned"),
-    fork_artifact(pr="$(id)"),
-    fork_artifact(profile="smoke --repo other/repo"),
-    fork_artifact(verdict="pass\n--pr 1"),
-    {"summary.md": "## hi\n", "comment.json": "not json"},
-], ids=["pr-command", "pr-substitution", "profile-option", "verdict-newline", "not-json"])
-def test_a_tampered_comment_json_is_refused_before_any_api_call(tmp_path, github, artifact):
-    job, _ = comment_job(tmp_path, github, artifact)
-    assert github.calls == [], job.log
-    assert not (Path("/tmp/pwned")).exists()
-    if artifact["comment.json"] != "not json":
-        assert "::warning::perf comment: the run's comment.json is missing or malformed" in job.log
-
-
-def test_a_pull_request_that_moved_on_gets_no_comment_from_an_old_run(tmp_path, github):
-    tested = workflow_run_event(github)
-    github.head_sha = "d" * 40  # a newer push since: the artifact's run tested the previous head
-    job, _ = comment_job(tmp_path, github, fork_artifact(), event=tested)
-    assert not job.failed and github.comments == [] and "not commenting" in job.log
-
-
-def test_a_same_repository_pull_request_is_left_to_the_gate_job(tmp_path, github):
-    job, downloads = comment_job(tmp_path, github, fork_artifact(),
-                                 event=workflow_run_event(github, head_repository=REPO))
-    assert job.skipped and downloads == [] and github.calls == []
-
-
-def test_the_baseline_refresh_runs_only_on_the_default_branch(tmp_path):
-    event = {"event_name": "workflow_dispatch", "ref": "refs/heads/feature",
-             "event": {"repository": {"default_branch": "main"}}}
-    job = harness.run_job(WORKFLOWS / "baseline-refresh.yml", "record", workspace=tmp_path / "ws",
-                          runner_temp=tmp_path / "tmp", github=event, inputs={"profile": "smoke", "runs": "3"})
-    assert job.skipped
 
 
 def test_the_nightly_soak_runs_at_full_scale_when_scheduled():

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from gate.publish import pr_comment
-from tests.action.fake_github import PR, REPO, TOKEN, FakeGitHub
+from gate.publish.github_api import APIError, GitHubAPI, RetryPolicy
+from gate.publish.pr_comment import post_sticky_comment
+from tests.action.fake_github import BOT, PR, REPO, SECONDARY, TOKEN, FakeGitHub
 
 BUNDLE = Path(__file__).resolve().parents[2]
 
@@ -41,7 +43,9 @@ def publish(github: FakeGitHub, summary: Path, *extra: str, token: str | None = 
 
 
 def sticky(github: FakeGitHub, profile: str = "smoke") -> list[dict]:
-    return [c for c in github.comments if c["body"].startswith(pr_comment.marker(profile))]
+    """The profile's comments written by the token (others may quote or forge the marker)."""
+    return [c for c in github.comments
+            if c["body"].startswith(pr_comment.marker(profile)) and c["user"]["login"] == github.author]
 
 
 def test_three_runs_on_one_pull_request_leave_exactly_one_comment_with_the_latest_summary(github, tmp_path):
@@ -57,13 +61,14 @@ def test_three_runs_on_one_pull_request_leave_exactly_one_comment_with_the_lates
 
 def test_the_comment_on_page_40_of_a_long_thread_is_found_and_updated(github, tmp_path):
     github.add_comments(39 * 100 + 57)
-    github.add_comments(1, author="github-actions[bot]", body=pr_comment.marker("smoke") + "\nold summary\n")
+    github.add_comments(1, author=BOT, body=pr_comment.marker("smoke") + "\nold summary\n")
     github.add_comments(42)  # page 40 holds it, and the thread goes on after it
     done = publish(github, summary_file(tmp_path, "## Performance gate · smoke: REGRESSION\n"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "updated" in done.stdout
     assert github.count("POST") == 0 and github.count("PATCH") == 1
-    assert github.count("GET") == 40  # it stopped at the page that held the marker
+    lists = [path for method, path in github.calls if method == "GET" and "/comments" in path]
+    assert len(lists) == 40  # it stopped at the page that held the marker
     [comment] = sticky(github)
     assert "REGRESSION" in comment["body"] and "old summary" not in comment["body"]
 
@@ -85,10 +90,10 @@ def test_a_comment_that_only_quotes_the_marker_is_not_taken_over(github, tmp_pat
 
 
 def test_a_read_only_token_from_a_fork_gives_a_notice_and_does_not_fail(github, tmp_path):
-    github.read_only = True
+    github.read_only, github.fork = True, True
     done = publish(github, summary_file(tmp_path, "## smoke\n"))
     assert done.returncode == 0
-    assert "::notice::" in done.stdout and "fork" in done.stdout and "403" in done.stdout
+    assert "::notice::" in done.stdout and "comes from a fork" in done.stdout and "perf-comment" in done.stdout
     assert github.comments == []
     assert TOKEN not in done.stdout + done.stderr
 
@@ -102,9 +107,9 @@ def test_without_a_token_there_is_a_notice_and_no_call(github, tmp_path):
 def test_the_token_is_never_printed_even_when_an_error_contains_it(httpserver, tmp_path):
     echoing = FakeGitHub(httpserver)
     httpserver.expect_request(f"/repos/{REPO}/issues/{PR}/comments", method="GET").respond_with_json(
-        {"message": f"internal error while checking {TOKEN}"}, status=500)
+        {"message": f"validation failed while checking {TOKEN}"}, status=422)
     done = publish(echoing, summary_file(tmp_path, "## smoke\n"))
-    assert done.returncode == 1 and "::warning::" in done.stdout and "HTTP 500" in done.stdout
+    assert done.returncode == 1 and "::warning::" in done.stdout and "HTTP 422" in done.stdout
     assert TOKEN not in done.stdout + done.stderr
     assert "***" in done.stdout
 
@@ -183,3 +188,136 @@ def test_the_marker_is_the_one_the_gate_renders():
     render = pytest.importorskip("gate.report.render")
     summary = render.render_summary({"profile": "smoke", "verdict": "pass", "headline": "PASS", "reason": "ok"})
     assert summary.startswith(pr_comment.marker("smoke") + "\n")
+
+
+# -- whose comment is the sticky one -------------------------------------------------------------
+
+
+def test_a_comment_by_someone_else_that_starts_with_the_marker_is_not_taken_over(github, tmp_path):
+    forged = pr_comment.marker("smoke") + "\n## ✅ Performance gate · smoke: PASS (forged by a commenter)\n"
+    github.add_comments(1, author="mallory", body=forged)
+    for run in (1, 2):
+        done = publish(github, summary_file(tmp_path, f"## ❌ Performance gate · smoke: FAIL (run {run})\n"))
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert github.comments[0]["body"] == forged and "edited_by" not in github.comments[0]
+    [own] = sticky(github)
+    assert own["user"]["login"] == BOT and "(run 2)" in own["body"]
+    assert github.count("POST") == 1 and github.count("PATCH") == 1
+
+
+def test_with_a_personal_token_the_sticky_comment_is_that_users(github, tmp_path):
+    github.pat_login = "perf-bot-user"
+    github.add_comments(1, author=BOT, body=pr_comment.marker("smoke") + "\nan older bot's summary\n")
+    github.add_comments(1, author="perf-bot-user", body=pr_comment.marker("smoke") + "\nold summary\n")
+    done = publish(github, summary_file(tmp_path, "## smoke: new\n"))
+    assert done.returncode == 0 and "updated" in done.stdout, done.stdout + done.stderr
+    assert "older bot" in github.comments[0]["body"] and "new" in github.comments[1]["body"]
+    assert sum(path.startswith("/user") for _, path in github.calls) == 1
+
+
+def test_the_author_can_be_configured_for_a_github_app_token(github, tmp_path):
+    github.add_comments(1, author="perf-app[bot]", body=pr_comment.marker("smoke") + "\nold summary\n")
+    done = publish(github, summary_file(tmp_path, "## smoke: new\n"), "--author", "perf-app[bot]")
+    assert done.returncode == 0 and "updated" in done.stdout, done.stdout + done.stderr
+    assert not any(path.startswith("/user") for _, path in github.calls)  # no need to ask
+
+
+# -- what a refusal is --------------------------------------------------------------------------------
+
+
+def test_a_missing_permission_on_a_same_repository_pull_request_is_not_called_a_fork(github, tmp_path):
+    github.read_only = True  # e.g. the job's permissions lack pull-requests: write
+    done = publish(github, summary_file(tmp_path, "## smoke\n"))
+    assert done.returncode == 1 and "::warning::" in done.stdout, done.stdout
+    assert "fork" not in done.stdout
+    assert "HTTP 403" in done.stdout and "permissions: pull-requests: write" in done.stdout
+    assert "pull_requests=write" in done.stdout  # what GitHub said it accepts
+
+
+def test_a_pull_request_that_does_not_exist_is_reported_as_not_found(github, tmp_path):
+    github.pr_exists = False
+    done = publish(github, summary_file(tmp_path, "## smoke\n"))
+    assert done.returncode == 1 and "::warning::" in done.stdout
+    assert "was not found" in done.stdout and "HTTP 404" in done.stdout and "fork" not in done.stdout
+
+
+def test_a_refused_token_is_reported_as_refused(github, tmp_path):
+    done = publish(github, summary_file(tmp_path, "## smoke\n"), token="ghs_expiredOrRevoked")
+    assert done.returncode == 1 and "refused the token" in done.stdout and "HTTP 401" in done.stdout
+    assert "fork" not in done.stdout and "ghs_expiredOrRevoked" not in done.stdout
+
+
+# -- retries ----------------------------------------------------------------------------------------
+
+
+def test_server_errors_are_retried_with_backoff(github, tmp_path):
+    github.fail_next("GET", 502, times=2, message="Bad Gateway")
+    done = publish(github, summary_file(tmp_path, "## smoke\n"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(sticky(github)) == 1
+    assert done.stderr.count("retrying in") == 2
+    lists = [t for (method, path), t in zip(github.calls, github.call_times, strict=True)
+             if method == "GET" and "/comments" in path]
+    assert lists[1] - lists[0] >= 1.0 and lists[2] - lists[1] >= 2.0  # base 2 s, doubling, jitter >= half
+
+
+def test_a_secondary_rate_limit_waits_as_long_as_github_says(github, tmp_path):
+    github.fail_next("POST", 403, headers={"Retry-After": "1"}, message=SECONDARY)
+    done = publish(github, summary_file(tmp_path, "## smoke\n"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "retrying in 1.0 s" in done.stderr and len(sticky(github)) == 1
+    posts = [t for (method, _), t in zip(github.calls, github.call_times, strict=True) if method == "POST"]
+    assert len(posts) == 2 and posts[1] - posts[0] >= 1.0
+
+
+def test_a_create_that_failed_with_a_502_after_github_made_it_is_not_made_twice(github, tmp_path):
+    github.fail_next("POST", 502, after_effect=True, message="Bad Gateway")
+    done = publish(github, summary_file(tmp_path, "## smoke\n"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(github.comments) == 1 and github.count("POST") == 1
+
+
+def _api(github: FakeGitHub, waits: list[float], *, now: float = 1_000_000.0, **retry) -> GitHubAPI:
+    return GitHubAPI(github.api, TOKEN, retry=RetryPolicy(**retry), sleep=waits.append, now=lambda: now,
+                     jitter=lambda: 1.0, log=lambda _: None)
+
+
+def test_the_primary_rate_limit_waits_until_its_reset(github):
+    waits: list[float] = []
+    github.fail_next("GET", 403, message="API rate limit exceeded for installation ID 1.",
+                     headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(1_000_000 + 30)})
+    outcome = post_sticky_comment("## smoke\n", REPO, PR, TOKEN, profile="smoke", github=_api(github, waits))
+    assert outcome.action == "created" and waits == [31.0]
+
+
+def test_a_429_without_headers_waits_at_least_a_minute(github):
+    waits: list[float] = []
+    github.fail_next("GET", 429, message="Too Many Requests")
+    post_sticky_comment("## smoke\n", REPO, PR, TOKEN, profile="smoke", github=_api(github, waits))
+    assert waits == [60.0]
+
+
+def test_retries_are_bounded_in_count_and_in_total_waiting(github):
+    waits: list[float] = []
+    github.fail_next("GET", 503, times=10, message="Service Unavailable")
+    with pytest.raises(APIError, match=r"HTTP 503.*gave up after 5 tries"):
+        post_sticky_comment("## smoke\n", REPO, PR, TOKEN, profile="smoke", github=_api(github, waits))
+    assert waits == [2.0, 4.0, 8.0, 16.0]
+    github.failures.clear()
+    waits.clear()
+    github.fail_next("POST", 403, headers={"Retry-After": "600"}, message=SECONDARY)
+    with pytest.raises(APIError, match="asks to wait 600 s") as refused:
+        post_sticky_comment("## smoke\n", REPO, PR, TOKEN, profile="smoke", github=_api(github, waits))
+    assert waits == [] and refused.value.rate_limited and github.comments == []
+    waits.clear()
+    github.fail_next("GET", 502, times=4)
+    with pytest.raises(APIError, match="waits at most 10 s"):
+        post_sticky_comment("## smoke\n", REPO, PR, TOKEN, profile="smoke", github=_api(github, waits, budget_s=10))
+    assert sum(waits) <= 10
+
+
+def test_a_rate_limit_stops_the_comment_with_a_warning_that_says_so(github, tmp_path):
+    github.fail_next("GET", 403, headers={"Retry-After": "3600"}, message=SECONDARY)
+    done = publish(github, summary_file(tmp_path, "## smoke\n"))
+    assert done.returncode == 1 and "::warning::" in done.stdout and "rate limit" in done.stdout
+    assert "fork" not in done.stdout
