@@ -82,6 +82,14 @@ def uses_steps(path: Path) -> list[tuple[str, dict]]:
             for n, step in enumerate(job.get("steps", [])) if "uses" in step]
 
 
+@pytest.mark.parametrize("path", [ACTION, *WORKFLOWS], ids=lambda path: path.name)
+def test_every_artifact_upload_survives_a_rerun(path):
+    """A re-run of a job uploads under the same name: without overwrite, upload-artifact fails with 409."""
+    for where, step in uses_steps(path):
+        if step["uses"].startswith("actions/upload-artifact@"):
+            assert str(step.get("with", {}).get("overwrite")).lower() == "true", f"{where}: no overwrite: true"
+
+
 # The first release of each that runs on Node 24 (Node 20 is removed from the runners): checkout v5,
 # setup-python v6, upload-artifact v6, download-artifact v7 (their v5/v6 still ran on Node 20).
 NODE24_MAJOR = {"actions/checkout": 5, "actions/setup-python": 6, "actions/upload-artifact": 6,
