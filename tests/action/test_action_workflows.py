@@ -17,6 +17,7 @@ from tests.action.fake_github import PR, REPO, TOKEN, FakeGitHub
 BUNDLE = Path(__file__).resolve().parents[2]
 WORKFLOWS = BUNDLE / ".github" / "workflows"
 EXAMPLE = BUNDLE / "tests" / "fixtures" / "action" / "comment-example.md"
+LOCKS = ("requirements.lock", "requirements-test.lock", "requirements-nodeps.lock")  # what `make venv` reads
 
 
 @pytest.fixture
@@ -127,7 +128,7 @@ def test_the_nightly_history_job_appends_each_night_to_the_history_branch(tmp_pa
     subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    for name in ("gate", "baselines", "Makefile", "pyproject.toml", "requirements-nodeps.txt", ".venv"):  # checkout
+    for name in ("gate", "baselines", "Makefile", "pyproject.toml", "requirements-nodeps.txt", *LOCKS, ".venv"):
         (workspace / name).symlink_to(BUNDLE / name)
 
     def download(step: harness.StepResult) -> None:
