@@ -68,7 +68,9 @@ class Target:
 
 
 def python_module(*args: str) -> list[str]:
-    return [sys.executable, "-m", *args]
+    """`python -P -m ...`: the bundle's modules through its install, never a same-named module in the
+    working directory (in the action, the adopter's workspace; PYTHONSAFEPATH=1 there as well)."""
+    return [sys.executable, "-P", "-m", *args]
 
 
 # -- the target ------------------------------------------------------------------------------

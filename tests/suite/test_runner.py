@@ -70,6 +70,24 @@ def test_compare_none_gates_a_run_on_its_absolute_limits_through_the_real_gate(t
     assert verdict["comparison"] == "none" and verdict["reason"].startswith("no baseline comparison")
 
 
+def test_the_runners_own_children_never_import_a_same_named_module_of_the_working_directory(
+        tmp_path, monkeypatch):
+    """The runner starts `python -m gate` (and stack, locust, gate.trends) from wherever it was called:
+    in the action, the adopter's workspace. Their own gate/ must not run in place of the bundle's."""
+    import shutil
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "gate"
+    workspace = tmp_path / "workspace"
+    (workspace / "gate").mkdir(parents=True)
+    (workspace / "gate" / "__init__.py").write_text("open(__file__ + '.ran', 'w').close()\n")
+    shutil.copytree(fixtures / "pass", tmp_path / "run")
+    monkeypatch.chdir(workspace)
+    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
+    assert run.run_gate(run.profiles.load("smoke"), tmp_path / "run", fixtures / "baseline-smoke.json",
+                        run.layout.POLICY) == run.PASS
+    assert not (workspace / "gate" / "__init__.py.ran").exists()
+
+
 def test_compare_none_reads_no_baseline_even_for_a_run_that_broke_before_the_gate(tmp_path):
     code = run.main(["smoke", "--stack", "external", "--host", "http://127.0.0.1:9", "--results", str(tmp_path),
                      "--compare", "none", "--baseline", str(tmp_path / "nowhere.json")])
