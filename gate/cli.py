@@ -43,7 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="judge a run folder against its baseline and the policy")
     check.add_argument("--run", required=True, help="run folder, e.g. results/smoke")
     check.add_argument("--profile", required=True, help="load profile, e.g. smoke")
-    check.add_argument("--baseline", help="baseline file (default baselines/<profile>.json)")
+    against = check.add_mutually_exclusive_group()
+    against.add_argument("--baseline", help="baseline file (default baselines/<profile>.json)")
+    against.add_argument("--no-baseline", action="store_true",
+                         help="absolute limits and run validity only: no baseline is read, relative checks "
+                              "are skipped (a run with overridden settings, a repository without a baseline yet)")
     check.add_argument("--policy", default=DEFAULT_POLICY, help=f"policy file (default {DEFAULT_POLICY})")
     check.add_argument("--out", help="where to write verdict.json and summary.md (default: the run folder)")
     check.add_argument("--confirms", metavar="VERDICT_JSON",
@@ -76,7 +80,9 @@ def _check(args) -> int:
     from gate.publish.files import write_report
     from gate.report.render import render_summary
 
-    baseline_path = args.baseline or f"baselines/{args.profile}.json"
+    if args.no_baseline and args.confirms:
+        raise Unjudgeable("--confirms reruns a borderline regression against the baseline; --no-baseline has none")
+    baseline_path = None if args.no_baseline else args.baseline or f"baselines/{args.profile}.json"
     verdict = judge(args.run, args.profile, baseline_path, args.policy, args.confirms)
     try:
         summary = render_summary(verdict)

@@ -68,7 +68,9 @@ class Target:
 
 
 def python_module(*args: str) -> list[str]:
-    return [sys.executable, "-m", *args]
+    """`python -P -m ...`: the bundle's modules through its install, never a same-named module in the
+    working directory (in the action, the adopter's workspace; PYTHONSAFEPATH=1 there as well)."""
+    return [sys.executable, "-P", "-m", *args]
 
 
 # -- the target ------------------------------------------------------------------------------
@@ -228,10 +230,13 @@ def last_line(path: Path) -> str:
 # -- the verdict -------------------------------------------------------------------------------
 
 
-def run_gate(profile: Profile, results: Path, baseline: Path, policy: Path, confirms: Path | None = None) -> int:
+def run_gate(profile: Profile, results: Path, baseline: Path | None, policy: Path,
+             confirms: Path | None = None) -> int:
+    """`baseline` None: `--compare none`, the gate judges the absolute limits only (--no-baseline)."""
+    against = ["--no-baseline"] if baseline is None else ["--baseline", str(baseline.resolve())]
     command = python_module(
-        "gate", "check", "--run", str(results), "--profile", profile.name,
-        "--baseline", str(baseline.resolve()), "--policy", str(policy.resolve()),
+        "gate", "check", "--run", str(results), "--profile", profile.name, *against,
+        "--policy", str(policy.resolve()),
     )
     if confirms is not None:
         command += ["--confirms", str(confirms)]
@@ -277,14 +282,17 @@ def worst(*verdicts: int) -> int:
     return REGRESSION if REGRESSION in verdicts else UNJUDGEABLE if UNJUDGEABLE in verdicts else PASS
 
 
-def report_unjudgeable(profile: str, results: Path, reason: str, baseline: Path, policy: Path) -> None:
+def report_unjudgeable(profile: str, results: Path, reason: str, baseline: Path | None, policy: Path) -> None:
     """The same verdict.json and summary.md as the gate's, for a run that never reached the gate."""
+    from gate.judge.pipeline import absolute_limits_only
     from gate.judge.verdict import unjudgeable_verdict
     from gate.publish.files import write_report
     from gate.report.render import render_summary
 
     verdict = unjudgeable_verdict(f"this run broke before the gate: {reason}", profile, None, str(policy),
-                                  str(baseline))
+                                  None if baseline is None else str(baseline))
+    if baseline is None:
+        verdict = absolute_limits_only(verdict)
     write_report(verdict, render_summary(verdict), str(results))
 
 
@@ -312,7 +320,7 @@ def prepare_results(results: Path) -> None:
 
 def load_and_gate(args: argparse.Namespace, profile: Profile, results: Path, confirms: Path | None = None) -> int:
     """One run: fresh stack, load, stop, gate. A run that breaks before the gate still gets a report."""
-    baseline = args.baseline or layout.baseline_for(profile.name)
+    baseline = None if args.compare == "none" else args.baseline or layout.baseline_for(profile.name)
     prepare_results(results)
     try:
         target = (start_reference_stack(results, args.bind, args.port, args.workers)
@@ -382,6 +390,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "external target without one, users register themselves and admin tasks fail)")
     parser.add_argument("--results", type=Path, help="results folder (default results/<profile>)")
     parser.add_argument("--baseline", type=Path, help="baseline file (default baselines/<profile>.json)")
+    parser.add_argument("--compare", choices=("baseline", "none"), default="baseline",
+                        help="what the run is compared with: baseline (default: --baseline's runs), or none: "
+                             "absolute limits only (gate check --no-baseline), e.g. for a run with overridden "
+                             "settings that no baseline describes; --baseline is then not read")
     parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file")
     parser.add_argument("--no-gate", action="store_true", help="only run the load (e.g. to record a baseline)")
     parser.add_argument("--no-confirm", dest="confirm", action="store_false",

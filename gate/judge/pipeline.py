@@ -14,9 +14,37 @@ from gate.read.baseline import baseline_runs, fingerprint_difference, read_basel
 from gate.read.policy import load_policy
 from gate.read.run import check_judgeable, read_run
 
+# What a verdict judged without a baseline says, in its reason (and so in the summary's first line).
+NO_BASELINE = "no baseline comparison (--no-baseline): absolute limits only"
 
-def judge(run_path: str, profile: str, baseline_path: str, policy_path: str, confirms: str | None = None) -> dict:
-    """`confirms`: the verdict.json of a first run that was a borderline regression; this run is its rerun."""
+
+def judge(run_path: str, profile: str, baseline_path: str | None, policy_path: str,
+          confirms: str | None = None) -> dict:
+    """`baseline_path` None: absolute limits and run validity only (`--no-baseline`). `confirms`: the
+    verdict.json of a first run that was a borderline regression; this run is its rerun."""
+    verdict = _judge(run_path, profile, baseline_path, policy_path, confirms)
+    if baseline_path is None:
+        return absolute_limits_only(verdict)
+    verdict["comparison"] = "baseline"
+    return verdict
+
+
+def absolute_limits_only(verdict: dict) -> dict:
+    """Marks a verdict reached without a baseline (`comparison: none`), so no reader takes it for a
+    comparison: its reason starts with NO_BASELINE."""
+    verdict["comparison"] = "none"
+    verdict["baseline"] = None
+    if verdict["verdict"] == "pass":
+        verdict["headline"] = verdict["headline"].replace(", no significant regression", "")
+        if verdict["reason"].startswith("compared with "):  # decide()'s note of the baseline runs used
+            verdict["reason"] = NO_BASELINE
+            return verdict
+    verdict["reason"] = f"{NO_BASELINE}; {verdict['reason']}"
+    return verdict
+
+
+def _judge(run_path: str, profile: str, baseline_path: str | None, policy_path: str,
+           confirms: str | None) -> dict:
     run = None
     try:
         policy = load_policy(policy_path, profile)
@@ -24,7 +52,9 @@ def judge(run_path: str, profile: str, baseline_path: str, policy_path: str, con
         check_judgeable(run, profile, policy.statistics.min_duration_fraction)
         problems: list[str] = []
         baseline, history = None, None
-        if Path(baseline_path).is_file():
+        if baseline_path is None:
+            pass  # --no-baseline: compared with nothing, only the policy's absolute limits apply
+        elif Path(baseline_path).is_file():
             baseline = read_baseline_document(baseline_path, profile)
             difference = fingerprint_difference(baseline["fingerprint"], run.fingerprint)
             if difference:

@@ -66,3 +66,30 @@ def test_the_example_comment_is_a_real_summary_quoted_in_the_guide():
     assert example.startswith("<!-- voiceassist-perf-gate:smoke -->\n## ")
     assert "| endpoint" in example, "the example must show the endpoint table a reviewer reads"
     assert action_docs.quoted_example() in GUIDE
+
+
+def test_the_baseline_workflow_of_the_guide_records_what_the_gate_job_runs(tmp_path):
+    """Step 4 of the adoption guide: valid, the action's inputs only, and its runs made with the gate
+    job's profile, settings and target (else the baseline's fingerprint would not match the gate's)."""
+    guide = GUIDE[GUIDE.index("## Adopt it in another repository"):]
+    gate_block, record_block = re.findall(r"```yaml\n(.*?)```", guide, re.DOTALL)[:2]
+    (tmp_path / "perf-baseline.yml").write_text(record_block)
+    checked = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema",
+                              "vendor.github-workflows", str(tmp_path / "perf-baseline.yml")],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    [gate] = [step for step in yaml.safe_load(gate_block)["jobs"]["smoke"]["steps"]
+              if str(step.get("uses", "")).startswith("OWNER/REPO@")]
+    steps = yaml.safe_load(record_block)["jobs"]["record"]["steps"]
+    runs = [step for step in steps if str(step.get("uses", "")).startswith("OWNER/REPO@")]
+    assert len(runs) == 3 and len({step["with"]["results-dir"] for step in runs}) == 3
+    fingerprinted = ("profile", "users", "run-time", "scale", "stack", "start-command", "base-url", "processes")
+    for run in runs:
+        assert set(run["with"]) <= set(ACTION["inputs"])
+        assert {k: run["with"].get(k) for k in fingerprinted} == {k: gate["with"].get(k) for k in fingerprinted}
+        assert run["with"]["compare"] == "none"
+    record = next(step for step in steps if "gate record" in str(step.get("run", "")))
+    assert record["env"]["PYTHONSAFEPATH"] == "1"
+    assert all(f"--run {run['with']['results-dir']}" in " ".join(record["run"].replace("\\\n", " ").split())
+               for run in runs)
+    assert gate["with"]["baseline"] in record["run"]

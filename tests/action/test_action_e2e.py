@@ -309,3 +309,41 @@ def test_a_run_cut_short_by_timeout_minutes_is_invalid_and_leaves_nothing_runnin
     assert not port_answers(port), "the reference stack still answers"
     assert processes_mentioning(f"{results}/") == [], "Locust left running"
     assert run.step("Stop the stack").outcome == "success"
+
+
+def test_compare_none_judges_a_run_no_baseline_describes_on_its_absolute_limits(quick_runner):
+    """What stress-spike.yml and nightly-soak.yml do for an override: SHORT's 4 users for 20 s match no
+    baseline (with compare: baseline they are exit 2, run A above); compared with none they get a verdict."""
+    run = quick_runner.run({**SHORT, "port": str(free_port()), "compare": "none", "comment": "off"},
+                           pull_request=None)
+    assert run.outputs["verdict"] == "pass" and run.outputs["exit-code"] == "0", run.log[-4000:]
+    assert "> no baseline comparison (--no-baseline): absolute limits only" in run.summary
+    verdict = json.loads((Path(run.outputs["results"]) / "verdict.json").read_text())
+    assert verdict["comparison"] == "none" and verdict["baseline"] is None
+
+
+def test_a_wrong_compare_value_stops_the_action_before_it_starts_anything(quick_runner):
+    run = quick_runner.run({**SHORT, "compare": "base"}, pull_request=None)
+    assert run.failed and "::error::perf gate: compare must be baseline or none, not 'base'" in run.step("setup").log
+    assert [step.name for step in run.steps if step.outcome != "skipped"] == [run.steps[0].name,
+                                                                              "Write the job summary"]
+
+
+def test_an_adopters_own_scripts_gate_and_stack_packages_never_run_in_place_of_the_bundles(quick_runner,
+                                                                                            github):
+    """The steps run with the adopter's workspace as the working directory, and `python -m scripts.run`
+    (or `-c 'import gate'`) would put it first on sys.path: its own scripts/run.py would run, with the
+    token in the comment step's env. The action's Python runs isolated (PYTHONSAFEPATH)."""
+    workspace = quick_runner.workspace
+    impostor = "from pathlib import Path\nPath(__file__).with_suffix('.ran').touch()\n"
+    for module in ("scripts/__init__.py", "scripts/run.py", "gate/__init__.py", "gate/publish/__init__.py",
+                   "gate/publish/__main__.py", "stack/__init__.py", "stack/__main__.py", "requests.py",
+                   "yaml.py"):
+        (workspace / module).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / module).write_text(impostor)
+    run = quick_runner.run({**SHORT, "port": str(free_port()), "compare": "none"})
+    assert sorted(str(path.relative_to(workspace)) for path in workspace.rglob("*.ran")) == []
+    assert run.outputs["verdict"] == "pass", run.log[-4000:]
+    assert "reusing the virtual environment" in run.steps[0].log
+    [comment] = [c for c in github.comments if "voiceassist-perf-gate:smoke" in c["body"]]
+    assert "no baseline comparison" in comment["body"]

@@ -27,10 +27,22 @@ def tool(name: str, *args: str) -> subprocess.CompletedProcess:
                           check=False)
 
 
-def test_zizmor_offline_finds_nothing():
-    done = tool("zizmor", "--offline", "--no-progress", "action.yml", ".github")
+@pytest.mark.parametrize("persona", ["regular", "pedantic"])
+def test_zizmor_offline_finds_nothing(persona):
+    """Pedantic too (it adds unpinned service images, missing concurrency); what remains is ignored
+    inline, with its reason."""
+    done = tool("zizmor", "--offline", "--no-progress", f"--persona={persona}", "action.yml", ".github")
     assert done.returncode == 0, f"zizmor findings:\n{done.stdout}\n{done.stderr}"
     assert "No findings to report" in done.stdout + done.stderr
+
+
+def test_every_inline_zizmor_ignore_gives_its_reason():
+    for path in [ACTION, *WORKFLOWS]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for match in re.finditer(r"zizmor: ignore\[[\w,-]+\](.*)$", line):
+                reason = match.group(1).strip()
+                above = path.read_text().splitlines()[number - 2].strip() if number > 1 else ""
+                assert reason or above.startswith("#"), f"{path.name}:{number}: an ignore without its reason"
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
@@ -59,6 +71,44 @@ def test_every_third_party_action_is_pinned_by_sha_with_its_version(path):
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if re.match(r"^\s*(?:-\s+)?uses:", line) and not re.search(r"uses:\s+\./", line):
             assert PINNED.match(line), f"{path.name}:{number} not pinned as owner/repo@<sha> # vX.Y: {line.strip()}"
+
+
+def uses_steps(path: Path) -> list[tuple[str, dict]]:
+    """(where, step) for every `uses:` step of the action or of a workflow's jobs."""
+    document = yaml.safe_load(path.read_text())
+    if path == ACTION:
+        return [(f"{path.name} step {n}", step) for n, step in enumerate(document["runs"]["steps"]) if "uses" in step]
+    return [(f"{path.name} job {job_id} step {n}", step) for job_id, job in document["jobs"].items()
+            for n, step in enumerate(job.get("steps", [])) if "uses" in step]
+
+
+@pytest.mark.parametrize("path", [ACTION, *WORKFLOWS], ids=lambda path: path.name)
+def test_every_artifact_upload_survives_a_rerun(path):
+    """A re-run of a job uploads under the same name: without overwrite, upload-artifact fails with 409."""
+    for where, step in uses_steps(path):
+        if step["uses"].startswith("actions/upload-artifact@"):
+            assert str(step.get("with", {}).get("overwrite")).lower() == "true", f"{where}: no overwrite: true"
+
+
+# The first release of each that runs on Node 24 (Node 20 is removed from the runners): checkout v5,
+# setup-python v6, upload-artifact v6, download-artifact v7 (their v5/v6 still ran on Node 20).
+NODE24_MAJOR = {"actions/checkout": 5, "actions/setup-python": 6, "actions/upload-artifact": 6,
+                "actions/download-artifact": 7}
+
+
+@pytest.mark.parametrize("path", [ACTION, *WORKFLOWS, BUNDLE / "docs" / "action.md"], ids=lambda path: path.name)
+def test_pinned_actions_are_releases_that_run_on_node_24(path):
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        match = re.search(r"uses:\s+(actions/[\w-]+)@[0-9a-f]{40}\s+#\s+v(\d+)", line)
+        if match and match.group(1) in NODE24_MAJOR:
+            assert int(match.group(2)) >= NODE24_MAJOR[match.group(1)], f"{path.name}:{number}: {line.strip()}"
+
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, BUNDLE / "docs" / "action.md"], ids=lambda path: path.name)
+def test_service_images_are_pinned_by_digest(path):
+    images = re.findall(r"^\s*image:\s*(\S+)", path.read_text(), re.MULTILINE)
+    for image in images:
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", image), f"{path.name}: {image} not pinned"
 
 
 def test_no_runner_expression_inside_a_run_block_of_the_action():

@@ -9,11 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.action import harness
 
 BUNDLE = Path(__file__).resolve().parents[2]
 WORKFLOWS = BUNDLE / ".github" / "workflows"
+LOCKS = ("requirements.lock", "requirements-test.lock", "requirements-nodeps.lock")  # what `make venv` reads
 
 
 def test_the_nightly_soak_runs_at_full_scale_when_scheduled():
@@ -30,7 +32,7 @@ def test_the_nightly_history_job_appends_each_night_to_the_history_branch(tmp_pa
     subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    for name in ("gate", "baselines", "Makefile", "pyproject.toml", "requirements-nodeps.txt", ".venv"):  # checkout
+    for name in ("gate", "baselines", "Makefile", "pyproject.toml", "requirements-nodeps.txt", *LOCKS, ".venv"):
         (workspace / name).symlink_to(BUNDLE / name)
 
     def download(step: harness.StepResult) -> None:
@@ -42,7 +44,8 @@ def test_the_nightly_history_job_appends_each_night_to_the_history_branch(tmp_pa
             WORKFLOWS / "nightly-soak.yml", "history", workspace=workspace, runner_temp=tmp_path / f"tmp-{night}",
             github={"event_name": "schedule", "repository": "octo/voiceassist", "token": "t0ken",
                     "server_url": f"file://{tmp_path / 'remotes'}"},
-            needs={"soak": {"result": "success", "outputs": {"night": night}}},
+            needs={"soak": {"result": "success", "outputs": {"night": night, "compare": "baseline",
+                                                             "verdict": "pass"}}},
             env={"GITHUB_SHA": night.replace("-", "") * 5},  # another commit each night
             stubs={"actions/download-artifact@": download}, step_timeout_s=300)
         assert not job.skipped
@@ -58,3 +61,64 @@ def test_the_nightly_history_job_appends_each_night_to_the_history_branch(tmp_pa
                               runner_temp=tmp_path / "tmp-cancelled", github={"event_name": "schedule"},
                               needs={"soak": {"result": "cancelled", "outputs": {"night": "2026-11-27"}}})
     assert skipped.skipped
+
+
+def dispatched_job(tmp_path: Path, workflow: str, job_id: str, inputs: dict) -> tuple[harness.JobRun, list[dict]]:
+    """The job's own steps, with the action (`uses: ./`) and the remote actions stubbed: what the job
+    hands the action."""
+    gates = []
+    job = harness.run_job(WORKFLOWS / workflow, job_id, workspace=tmp_path / "ws", runner_temp=tmp_path / "tmp",
+                          github={"event_name": "workflow_dispatch" if inputs else "schedule"}, inputs=inputs,
+                          stubs={"./": lambda step: gates.append(step.with_), "actions/": lambda step: None})
+    assert not job.failed, job.log
+    return job, gates
+
+
+@pytest.mark.parametrize(("inputs", "compare"), [
+    ({"profile": "stress", "users": "", "run-time": "", "fail-on": "regression"}, "baseline"),
+    ({"profile": "stress", "users": "50", "run-time": "", "fail-on": "regression"}, "none"),
+    ({"profile": "spike", "users": "", "run-time": "2m", "fail-on": "never"}, "none"),
+], ids=["as-recorded", "users", "run-time"])
+def test_a_stress_or_spike_override_is_judged_without_the_baseline_and_says_so(tmp_path, inputs, compare):
+    """users or run-time change the fingerprint: against the baseline such a run could only be exit 2."""
+    job, [gate] = dispatched_job(tmp_path, "stress-spike.yml", "load", inputs)
+    assert gate["compare"] == compare and gate["profile"] == inputs["profile"]
+    summary = job.step("compare").summary
+    if compare == "none":
+        assert "**Override**" in summary and "compare: none" in summary and inputs["profile"] in summary
+    else:
+        assert summary == ""
+
+
+@pytest.mark.parametrize(("inputs", "compare"), [({}, "baseline"), ({"scale": "1"}, "baseline"),
+                                                 ({"scale": "0.25"}, "none")],
+                         ids=["scheduled", "dispatched-at-scale-1", "dispatched-scaled"])
+def test_a_scaled_nightly_soak_is_judged_without_the_baseline_and_says_so(tmp_path, inputs, compare):
+    job, [gate] = dispatched_job(tmp_path, "nightly-soak.yml", "soak", inputs)
+    night = job.step("night")
+    assert gate["compare"] == night.outputs["compare"] == compare
+    assert gate["scale"] == inputs.get("scale", "1")
+    assert ("not recorded in the nightly history" in night.summary) is (compare == "none")
+
+
+@pytest.mark.parametrize(("result", "outputs"), [
+    ("failure", {"compare": "baseline", "verdict": "invalid"}),  # fail-on: invalid fails the soak job
+    ("failure", {"compare": "baseline", "verdict": ""}),  # the action stopped before a verdict
+    ("success", {"compare": "none", "verdict": "pass"}),  # a scaled soak, judged on its limits only
+    ("success", {"compare": "none", "verdict": "regression"}),
+    ("cancelled", {"compare": "baseline", "verdict": "pass"}),
+])
+def test_the_nightly_history_never_records_an_invalid_or_overridden_night(tmp_path, result, outputs):
+    """The job's condition alone: a skipped job appends nothing and opens no change-point issue."""
+    job = harness.run_job(WORKFLOWS / "nightly-soak.yml", "history", workspace=tmp_path / "ws",
+                          runner_temp=tmp_path / "tmp", github={"event_name": "schedule"},
+                          needs={"soak": {"result": result, "outputs": {"night": "2026-11-27", **outputs}}})
+    assert job.skipped
+
+
+@pytest.mark.parametrize("verdict", ["pass", "regression"])
+def test_a_judged_night_at_full_scale_is_recorded(verdict):
+    condition = yaml.safe_load((WORKFLOWS / "nightly-soak.yml").read_text())["jobs"]["history"]["if"]
+    needs = {"soak": {"result": "success", "outputs": {"night": "2026-11-27", "compare": "baseline",
+                                                       "verdict": verdict}}}
+    assert harness.condition_holds(condition, {"needs": needs}, failed=False)

@@ -54,6 +54,49 @@ def test_a_run_that_breaks_before_the_gate_still_gets_a_report(tmp_path):
     assert "CANNOT JUDGE" in (tmp_path / "summary.md").read_text()
 
 
+def test_compare_none_gates_a_run_on_its_absolute_limits_through_the_real_gate(tmp_path):
+    """--compare none (a dispatch override): the runner asks the gate for --no-baseline, so a run that
+    no baseline describes (20 users where the baseline has 10) gets a verdict instead of exit 2."""
+    import shutil
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "gate"
+    folder = tmp_path / "other-users"
+    shutil.copytree(fixtures / "other-users", folder)
+    profile = run.profiles.load("smoke")
+    assert run.parse_args(["smoke"]).compare == "baseline"
+    assert run.run_gate(profile, folder, fixtures / "baseline-smoke.json", run.layout.POLICY) == run.UNJUDGEABLE
+    assert run.run_gate(profile, folder, None, run.layout.POLICY) == run.PASS
+    verdict = json.loads((folder / "verdict.json").read_text())
+    assert verdict["comparison"] == "none" and verdict["reason"].startswith("no baseline comparison")
+
+
+def test_the_runners_own_children_never_import_a_same_named_module_of_the_working_directory(
+        tmp_path, monkeypatch):
+    """The runner starts `python -m gate` (and stack, locust, gate.trends) from wherever it was called:
+    in the action, the adopter's workspace. Their own gate/ must not run in place of the bundle's."""
+    import shutil
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "gate"
+    workspace = tmp_path / "workspace"
+    (workspace / "gate").mkdir(parents=True)
+    (workspace / "gate" / "__init__.py").write_text("open(__file__ + '.ran', 'w').close()\n")
+    shutil.copytree(fixtures / "pass", tmp_path / "run")
+    monkeypatch.chdir(workspace)
+    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
+    assert run.run_gate(run.profiles.load("smoke"), tmp_path / "run", fixtures / "baseline-smoke.json",
+                        run.layout.POLICY) == run.PASS
+    assert not (workspace / "gate" / "__init__.py.ran").exists()
+
+
+def test_compare_none_reads_no_baseline_even_for_a_run_that_broke_before_the_gate(tmp_path):
+    code = run.main(["smoke", "--stack", "external", "--host", "http://127.0.0.1:9", "--results", str(tmp_path),
+                     "--compare", "none", "--baseline", str(tmp_path / "nowhere.json")])
+    assert code == run.UNJUDGEABLE
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["comparison"] == "none" and verdict["baseline"] is None
+    assert "127.0.0.1:9/health" in verdict["reason"]
+
+
 def test_a_terminated_runner_stops_locust_and_the_stack(tmp_path):
     """A CI timeout sends SIGTERM: no load generator and no stack may outlive the runner."""
     import signal
