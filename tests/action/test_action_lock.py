@@ -110,10 +110,12 @@ def test_pyprojects_ranges_admit_the_locked_versions(lock, extras):
 
 
 def test_the_test_lock_holds_the_actions_versions():
-    """The tests run on exactly what the action installs (requirements-test.lock is constrained by it)."""
-    runtime = {(pin.name, str(pin.marker)): pin.version for pin in read_lock(RUNTIME)}
-    test = {(pin.name, str(pin.marker)): pin.version for pin in read_lock(TEST)}
-    assert {key: test.get(key) for key in runtime} == runtime
+    """The tests run on exactly what the action installs (requirements-test.lock is constrained by it):
+    every version the runtime lock holds, the test lock holds too (a test tool may need a package on more
+    platforms than the bundle does, so its markers may be wider)."""
+    runtime = {(pin.name, pin.version) for pin in read_lock(RUNTIME)}
+    test = {(pin.name, pin.version) for pin in read_lock(TEST)}
+    assert runtime - test == set()
 
 
 def test_the_lock_is_closed_under_the_locked_packages_own_dependencies():
