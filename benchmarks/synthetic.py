@@ -43,6 +43,12 @@ class EndpointShape:
     sigma: float = 0.25  # log-normal shape: p95 is about 1.5x the median
     failures: int = 0
     error: str = "HTTPError('500 Server Error: Internal Server Error')"
+    # a regression of the distribution's shape: a random share of the requests slowed by a factor (a
+    # second mode), and the slowest share slowed by a factor (the tail alone; the median unchanged)
+    mode_share: float = 0.0
+    mode_factor: float = 1.0
+    tail_share: float = 0.0
+    tail_factor: float = 1.0
 
 
 @dataclass
@@ -78,6 +84,7 @@ def write_run(folder: str | Path, shape: RunShape, seed: int) -> Path:
         factor = shape.run_factor * float(np.exp(rng.normal(0.0, shape.endpoint_cv))) if shape.endpoint_cv else \
             shape.run_factor
         samples = endpoint.median_ms * factor * np.exp(rng.normal(0.0, endpoint.sigma, endpoint.requests))
+        samples = _reshaped(samples, endpoint, rng)
         values, counts = np.unique(locust_buckets(samples), return_counts=True)
         seconds = np.sort(rng.uniform(0, shape.duration_s, endpoint.requests)).astype(int) + int(start)
         per_second_values, per_second_counts = np.unique(seconds, return_counts=True)
@@ -119,6 +126,15 @@ def write_run(folder: str | Path, shape: RunShape, seed: int) -> Path:
     }
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return folder
+
+
+def _reshaped(samples: np.ndarray, endpoint: EndpointShape, rng: np.random.Generator) -> np.ndarray:
+    samples = samples.copy()
+    if endpoint.mode_share:
+        samples[rng.random(len(samples)) < endpoint.mode_share] *= endpoint.mode_factor
+    if endpoint.tail_share and len(samples):
+        samples[samples >= np.quantile(samples, 1.0 - endpoint.tail_share)] *= endpoint.tail_factor
+    return samples
 
 
 def _failures_per_second(seconds: np.ndarray, counts: np.ndarray, failures: int) -> dict[str, int]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
+from gate.judge import distribution
+from gate.judge.distribution import SHIFT_QUANTILES, ShiftTest
 from gate.judge.noise import LOG_METRICS, MetricNoise, endpoints_that_move_together, metric_noise, observe
 from gate.judge.statistics import (
     adjust_p_values,
@@ -21,6 +23,7 @@ from gate.judge.statistics import (
 )
 from gate.read.histogram import bucket_width, log_ms, merge_histograms, percentile
 from gate.read.policy import (
+    DISTRIBUTION,
     HIGHER_IS_WORSE,
     LATENCY_METRICS,
     METRICS,
@@ -56,6 +59,13 @@ class MetricComparison:
     severity: str = "fail"
     direction: str = HIGHER_IS_WORSE
     outcome: str = "ok"  # ok | breach | regression | breach+regression | suspicious_improvement
+    # the distribution test only (metric "distribution"): value, baseline and change are those of the
+    # decisive quantile; the shift function holds every quantile
+    state: str | None = None  # same | different | unresolved
+    quantile: str | None = None  # the decisive quantile: median, p75, p90, p95
+    interval_pct: list[float] | None = None  # the decisive quantile's change, each bound one-sided at alpha
+    reason: str | None = None  # for unresolved: what is open and what would resolve it
+    shift_function: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +110,8 @@ class _PendingTest:
     bar: float  # practical bar, in the metric's unit
     estimate: float  # what is compared with `expected` (interpolated percentile, ratio, req/s)
     family: str = ""  # fail | warn: the multiple-testing family (the severity, unless confirming)
+    shift: ShiftTest | None = None  # the distribution test's shift function
+    unresolved: str = "warn"  # the policy's action on an UNRESOLVED distribution test
 
 
 def with_aggregate(records: dict[str, EndpointRecord]) -> dict[str, EndpointRecord]:
@@ -129,7 +141,7 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
     history = [(with_aggregate(b.endpoints), b.duration_s) for b in baseline or []]
     movers = endpoints_that_move_together(history, statistics)
     noise = {metric: metric_noise(metric, history, current, run.duration_s, statistics, movers)
-             for metric in LOG_METRICS}
+             for metric in dict.fromkeys((*LOG_METRICS, *SHIFT_QUANTILES))}
     names = sorted(set(current) | {name for records, _ in history for name in records}, key=_endpoint_order)
     endpoints: list[EndpointComparison] = []
     findings: list[Finding] = []
@@ -158,6 +170,17 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
             continue
         for metric in METRICS:
             metric_policy = endpoint_policy.metrics.get(metric, MetricPolicy(metric=metric, severity="warn"))
+            if metric == DISTRIBUTION:
+                test = _distribution_test(comparison, record, run.duration_s, noise, metric_policy) \
+                    if past and metric_policy.relative else None
+                if test is not None:
+                    test.result.severity = "warn" if endpoint_policy.quarantined else metric_policy.severity
+                    test.family = test.result.severity
+                    if confirming is not None and (name, metric) not in confirming:
+                        test.family = "warn"
+                    comparison.metrics[metric] = test.result
+                    pending.append(test)
+                continue
             result = _measure(metric, record, run.duration_s, past)
             if result is None:
                 continue
@@ -320,6 +343,35 @@ def _relative_test(comparison: EndpointComparison, result: MetricComparison, met
     return _PendingTest(comparison, result, standard_error, dof, bar, expected * math.exp(deviation))
 
 
+def _distribution_test(comparison: EndpointComparison, record: EndpointRecord, duration_s: float,
+                       noise: dict[str, MetricNoise], metric_policy: MetricPolicy) -> _PendingTest | None:
+    """The shift function of one endpoint as a pending test; its decisive quantile stands for it."""
+    name = comparison.endpoint
+    test = distribution.shift_function(name, record, duration_s, noise, metric_policy.relative_pct,
+                                       metric_policy.relative_floor)
+    if test is None:
+        return None
+    decisive = test.decisive
+    result = MetricComparison(
+        metric=DISTRIBUTION, unit="ms", value=decisive.value, p_value=test.p_worse,
+        spread_measured=noise[decisive.name].endpoints[name].spread.measured,
+        shift_function=[{"quantile": distribution.label(s), "value": s.value, "baseline": s.baseline,
+                         "expected": s.expected, "change_pct": s.change_pct, "bar_pct": s.bar / s.expected * 100.0}
+                        for s in test.shifts])
+    _show_quantile(result, decisive)
+    return _PendingTest(comparison, result, decisive.standard_error, decisive.dof, decisive.bar, decisive.value,
+                        shift=test, unresolved=metric_policy.unresolved)
+
+
+def _show_quantile(result: MetricComparison, shift: distribution.QuantileShift) -> None:
+    """The distribution test's figures are those of one quantile of its shift function."""
+    result.quantile = distribution.label(shift)
+    result.value, result.baseline, result.expected = shift.value, shift.baseline, shift.expected
+    result.change_pct = (shift.value / shift.baseline - 1.0) * 100.0
+    result.net_change_pct = shift.change_pct
+    result.threshold_pct = shift.bar / shift.expected * 100.0
+
+
 def _decide_regressions(pending: list[_PendingTest], statistics: Statistics,
                         findings: list[Finding]) -> dict[str, int]:
     """Adjusts p-values per family (fail, warn) so the false-alarm rate holds across the run's endpoints,
@@ -334,13 +386,10 @@ def _decide_regressions(pending: list[_PendingTest], statistics: Statistics,
             result, comparison = test.result, test.comparison
             result.p_adjusted = p_adjusted
             result.detectable_pct = _detectable_pct(test, alpha / len(members))
-            if _worse(test.estimate, result.expected, result.direction) <= test.bar or p_adjusted > alpha:
-                continue
-            if result.baseline is not None and _worse(result.value, result.baseline, result.direction) <= test.bar:
-                # The run-wide shift may excuse a change, never accuse one: when the whole machine got
-                # faster and this endpoint did not keep pace (work that does not scale with CPU
-                # contention, e.g. indexing an upload), it is no slower than its baseline in absolute
-                # terms, and that is no evidence of a regression.
+            regressed = _regressed(test, p_adjusted, alpha)
+            if test.shift is not None:
+                _settle_distribution(test, regressed, alpha, len(members), findings)
+            if not regressed:
                 continue
             result.outcome = "breach+regression" if result.outcome == "breach" else "regression"
             borderline = p_adjusted > statistics.borderline_p
@@ -350,8 +399,9 @@ def _decide_regressions(pending: list[_PendingTest], statistics: Statistics,
                 if result.net_change_pct is not None and abs(result.net_change_pct - result.change_pct) >= 1:
                     change += f", {result.net_change_pct:+.0f}% net of the run-wide shift"
                 change += ")"
+            what = result.metric if test.shift is None else f"{result.metric} ({result.quantile})"
             findings.append(Finding(family, "regression", comparison.endpoint, result.metric,
-                                    f"{comparison.endpoint} {result.metric} regressed {change}, "
+                                    f"{comparison.endpoint} {what} regressed {change}, "
                                     f"p={p_adjusted:.2g} after {statistics.correction} correction"
                                     f"{' (borderline)' if borderline else ''}"
                                     f"{QUARANTINED if comparison.quarantined else ''}",
@@ -359,10 +409,42 @@ def _decide_regressions(pending: list[_PendingTest], statistics: Statistics,
     return sizes
 
 
+def _regressed(test: _PendingTest, p_adjusted: float, alpha: float) -> bool:
+    """Both practically and statistically significant, and worse than the baseline in absolute terms."""
+    result = test.result
+    if _worse(test.estimate, result.expected, result.direction) <= test.bar or p_adjusted > alpha:
+        return False
+    # The run-wide shift may excuse a change, never accuse one: when the whole machine got faster and
+    # this endpoint did not keep pace (work that does not scale with CPU contention, e.g. indexing an
+    # upload), it is no slower than its baseline in absolute terms, and that is no evidence of a regression.
+    return result.baseline is None or _worse(result.value, result.baseline, result.direction) > test.bar
+
+
+def _settle_distribution(test: _PendingTest, regressed: bool, alpha: float, family_size: int,
+                         findings: list[Finding]) -> None:
+    """SAME, DIFFERENT or UNRESOLVED, with the decisive quantile's interval and, when unresolved, the
+    reason and the policy's action (pass, warn or fail)."""
+    result, shift = test.result, test.shift
+    improved = shift.p_better * family_size <= alpha  # reported, never failed (Bonferroni across endpoints)
+    result.state = distribution.state(shift, regressed=regressed, improved=improved, alpha=alpha)
+    shown = shift.decisive if result.state == distribution.DIFFERENT else distribution.nearest_to_bar(shift, alpha)
+    _show_quantile(result, shown)
+    result.interval_pct = list(shown.bounds_pct(alpha))
+    if result.state != distribution.UNRESOLVED:
+        return
+    result.reason = distribution.unresolved_reason(shift, alpha, alpha / family_size, test.comparison.num_requests)
+    if test.unresolved != "pass":
+        severity = "warn" if test.comparison.quarantined else test.unresolved
+        findings.append(Finding(severity, "unresolved", test.comparison.endpoint, DISTRIBUTION,
+                                f"{test.comparison.endpoint} UNRESOLVED: {result.reason}"))
+
+
 def _detectable_pct(test: _PendingTest, alpha_per_test: float) -> float | None:
     """The smallest regression this run could have flagged: the larger of the practical bar and the
     statistical one (at the Bonferroni level, which bounds Holm's first step)."""
     result = test.result
+    if test.shift is not None:
+        return distribution.detectable_pct(test.shift, alpha_per_test)
     expected = result.expected
     if not expected:
         return None

@@ -29,6 +29,8 @@ from gate.read.policy import LATENCY_METRICS, Statistics
 from gate.read.run import AGGREGATED, EndpointRecord
 
 LOG_METRICS = (*LATENCY_METRICS, "throughput")
+# Every quantile with a noise model: the policy's percentiles and the distribution test's own.
+QUANTILES = {**LATENCY_METRICS, "q75": 0.75, "q90": 0.90}
 # Fewer endpoints than this: no run-wide shift is estimated (a median of two is not robust).
 MIN_ENDPOINTS_FOR_SHIFT = 3
 # Only endpoints with at least this many requests in a run inform the run-wide shift and the pooled
@@ -86,10 +88,10 @@ class MetricNoise:
 
 
 def observe(metric: str, record: EndpointRecord, duration_s: float) -> Observation | None:
-    if metric in LATENCY_METRICS:
+    if metric in QUANTILES:
         if record.histogram.total == 0:
             return None
-        quantile = LATENCY_METRICS[metric]
+        quantile = QUANTILES[metric]
         return Observation(log_ms(continuous_percentile(record.histogram, quantile)),
                            percentile_log_variance(record.histogram, quantile))
     if record.num_requests == 0:

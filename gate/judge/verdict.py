@@ -44,13 +44,18 @@ def decide(run: Run, comparison: Comparison, policy: Policy, baseline: dict | No
         outcome = "fail"
         breaches = sum(1 for f in failing if f.kind == "breach")
         regressions = sum(1 for f in failing if f.kind == "regression")
+        unresolved = sum(1 for f in failing if f.kind == "unresolved")
         parts = [f"{breaches} limit breach{'es' if breaches != 1 else ''}" if breaches else "",
-                 f"{regressions} regression{'s' if regressions != 1 else ''}" if regressions else ""]
+                 f"{regressions} regression{'s' if regressions != 1 else ''}" if regressions else "",
+                 f"{unresolved} required endpoint{'s' if unresolved != 1 else ''} UNRESOLVED" if unresolved else ""]
         headline = "FAIL: " + " and ".join(p for p in parts if p)
         reason = failing[0].message + (f" (and {len(failing) - 1} more)" if len(failing) > 1 else "")
     else:
         outcome = "pass"
         headline = f"PASS: {len(judged)} endpoints within limits, no significant regression"
+        states = _distribution_states(judged)
+        if states:
+            headline += " (" + ", ".join(f"{count} {state}" for state, count in states.items()) + ")"
         if warnings:
             headline += f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})"
         reason = warnings[0].message if warnings else (
@@ -147,6 +152,13 @@ def _run_facts(run: Run) -> dict:
 def _mean_counters(counters: list[dict]) -> dict[str, float]:
     names = sorted({name for entry in counters for name in entry})
     return {name: sum(entry.get(name, 0) for entry in counters) / len(counters) for name in names}
+
+
+def _distribution_states(endpoints: list) -> dict[str, int]:
+    """How many endpoints the distribution test found SAME, DIFFERENT and UNRESOLVED (those it judged)."""
+    states = [e.metrics["distribution"].state for e in endpoints
+              if "distribution" in e.metrics and e.metrics["distribution"].state]
+    return {state.upper(): states.count(state) for state in ("same", "different", "unresolved") if state in states}
 
 
 def _finite(value):

@@ -20,12 +20,17 @@ from gate.read.run import AGGREGATED
 
 POLICY_SCHEMA = 1
 LATENCY_METRICS = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-METRICS = (*LATENCY_METRICS, "failure_ratio", "throughput")
-UNITS = {"p50": "ms", "p95": "ms", "p99": "ms", "failure_ratio": "ratio", "throughput": "req/s"}
+# The distribution test (gate/judge/distribution.py): the whole response-time distribution against the
+# baseline's, with a relative bar and no absolute limit.
+DISTRIBUTION = "distribution"
+METRICS = (*LATENCY_METRICS, DISTRIBUTION, "failure_ratio", "throughput")
+UNITS = {"p50": "ms", "p95": "ms", "p99": "ms", DISTRIBUTION: "ms", "failure_ratio": "ratio", "throughput": "req/s"}
 HIGHER_IS_WORSE = "higher_is_worse"
 LOWER_IS_WORSE = "lower_is_worse"
 DEFAULT_DIRECTION = {name: HIGHER_IS_WORSE for name in METRICS} | {"throughput": LOWER_IS_WORSE}
 SEVERITIES = ("fail", "warn")
+# What an endpoint whose distribution test is UNRESOLVED (neither a regression nor excluded one) does.
+UNRESOLVED_ACTIONS = ("pass", "warn", "fail")
 CORRECTIONS = ("holm", "bh")
 
 
@@ -70,6 +75,7 @@ class MetricPolicy:
     relative_floor: float = 0.0
     direction: str = HIGHER_IS_WORSE
     severity: str = "fail"
+    unresolved: str = "warn"  # the distribution test only: see UNRESOLVED_ACTIONS
 
     @property
     def relative(self) -> bool:
@@ -134,6 +140,7 @@ class Policy:
                 relative_floor=0.0 if relative is None else relative[1],
                 direction=values.get("direction", DEFAULT_DIRECTION[metric]),
                 severity=values.get("severity", "fail"),
+                unresolved=values.get("unresolved", "warn"),
             )
         return EndpointPolicy(endpoint, quarantined, min_requests, metrics, tuple(lines))
 
@@ -312,8 +319,12 @@ class _Reader:
         )
 
     def metric(self, metric: str, node) -> dict[str, object]:
-        items = self.mapping(node, {"limit", "relative", "direction", "severity"}, f"metric {metric}")
+        allowed = {"relative", "severity", "unresolved"} if metric == DISTRIBUTION else \
+            {"limit", "relative", "direction", "severity"}
+        items = self.mapping(node, allowed, f"metric {metric}")
         settings: dict[str, object] = {}
+        if "unresolved" in items:
+            settings["unresolved"] = self.choice(items["unresolved"], "unresolved", UNRESOLVED_ACTIONS)
         if "limit" in items:
             if self.scalar(items["limit"]) is None:
                 settings["limit"] = None
@@ -331,7 +342,7 @@ class _Reader:
     def relative(self, metric: str, node) -> tuple[float, float] | None:
         if isinstance(node, yaml.ScalarNode) and self.scalar(node) in (None, False):
             return None  # `relative: off` switches the baseline comparison off for this metric
-        floor_key = "floor_ms" if metric in LATENCY_METRICS else "floor"
+        floor_key = "floor_ms" if UNITS[metric] == "ms" else "floor"
         items = self.mapping(node, {"pct", floor_key}, f"{metric} relative")
         if "pct" not in items:
             self.fail(node, f"{metric} relative needs pct (the change, in percent, that matters)")

@@ -127,15 +127,41 @@ def _change(metric: dict | None) -> str:
     return text
 
 
+STATES = {"same": "SAME", "different": "DIFFERENT", "unresolved": "UNRESOLVED"}
+
+
+def _state(metric: dict | None) -> str:
+    """The distribution test's outcome: SAME, DIFFERENT (✱ when it fails or warns as a regression) or
+    UNRESOLVED."""
+    if not metric or metric.get("state") not in STATES:
+        return "–"
+    mark = " ✱" if metric["outcome"] in ("regression", "breach+regression") else ""
+    return STATES[metric["state"]] + mark
+
+
+def _shift(metric: dict | None) -> str:
+    """The distribution test's change at the quantile it speaks of, with its interval."""
+    if not metric or metric.get("net_change_pct") is None:
+        return "–"
+    text = f"{metric['net_change_pct']:+.0f}%"
+    interval = metric.get("interval_pct")
+    if interval and len(interval) == 2:
+        text += f" [{interval[0]:+.0f}%, {interval[1]:+.0f}%]"
+    return f"{text} {markdown.text(metric.get('quantile') or '')}".strip()
+
+
 def _endpoint_section(verdict: dict, only_notable: bool) -> str:
-    rows = []
+    rows, unresolved = [], []
     hidden = 0
     for endpoint in verdict["endpoints"]:
         metrics = endpoint.get("metrics", {})
         p95 = metrics.get("p95")
+        shape = metrics.get("distribution")
         if only_notable and endpoint["status"] == "pass":
             hidden += 1
             continue
+        if (shape or {}).get("state") == "unresolved":
+            unresolved.append((endpoint["endpoint"], shape.get("reason")))
         rows.append({
             "endpoint": (markdown.code(endpoint["endpoint"], table=True)
                          + (" (quarantined)" if endpoint["quarantined"] else "")),
@@ -143,9 +169,9 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
             "p50 ms": _pair(metrics.get("p50")),
             "p95 ms": _pair(p95),
             "p99 ms": _pair(metrics.get("p99")),
-            "p95 change": _change(p95),
-            "significance": _significance(p95),
-            "detectable": _detectable(p95.get("detectable_pct") if p95 else None),
+            "vs baseline": _state(shape),
+            "change [interval]": _shift(shape),
+            "detectable": _detectable((shape or p95 or {}).get("detectable_pct")),
             "p95 limit": _number(p95.get("limit"), "ms") if p95 else "–",
             "failures": _number(metrics["failure_ratio"]["value"], "ratio") if "failure_ratio" in metrics else "–",
             "verdict": STATUS_ICONS.get(endpoint["status"], markdown.text(endpoint["status"])),
@@ -155,11 +181,17 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
         "_Every endpoint passes._"
     if hidden:
         text += f"\n\n_{hidden} endpoints that pass are not listed to fit a comment; see verdict.json._"
-    text += ("\n\n_detectable_: the smallest p95 regression this run could have flagged, given the policy's "
-             "percentage and floor and the measured noise. _net_: change beyond the run-wide shift, which is what "
-             "is tested. ✱ significant after correction for all endpoints.")
+    text += ("\n\n_vs baseline_: the whole response-time distribution (median, p75, p90, p95) against the "
+             "baseline's. **SAME**: a regression of the policy's size is excluded; **DIFFERENT**: it moved beyond "
+             "the policy's bar, significantly (✱ a regression); **UNRESOLVED**: neither, see below. _change_: at "
+             "the quantile shown, net of the run-wide shift, with its interval. _detectable_: the smallest "
+             "slowdown this run could have flagged, given the policy's percentage and floor and the measured noise.")
+    if unresolved:
+        text += "\n\n**UNRESOLVED**:\n" + "\n".join(
+            f"- {markdown.code(name)}: {markdown.text(reason or 'no reason recorded')}" for name, reason in unresolved)
     assumed = [e["endpoint"] for e in verdict["endpoints"]
-               if (e.get("metrics", {}).get("p95") or {}).get("spread_measured") is False]
+               if any(m.get("unit") == "ms" and m.get("spread_measured") is False
+                      for m in e.get("metrics", {}).values())]
     if assumed:
         text += ("\n\n⚠️ The baseline has a single run: run-to-run spread is assumed, not measured. "
                  "Record 3 runs (`make baseline PROFILE=...`).")
@@ -167,7 +199,9 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
 
 
 def _findings_section(verdict: dict) -> str:
-    findings = verdict.get("findings") or []
+    # a warning that an endpoint is UNRESOLVED is explained under the endpoints' table, one line each
+    findings = [f for f in verdict.get("findings") or [] if not (f.get("kind") == "unresolved"
+                                                                and f["severity"] == "warn")]
     if not findings:
         return ""
     order = {"unjudgeable": 0, "fail": 1, "warn": 2}

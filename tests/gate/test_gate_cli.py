@@ -23,8 +23,8 @@ def test_a_doubled_p95_fails_as_a_regression_of_that_endpoint(check):
     assert done.returncode == 1, done.stdout
     failing = [f for f in verdict["findings"] if f["severity"] == "fail"]
     assert [(f["kind"], f["endpoint"], f["metric"]) for f in failing] == [
-        ("regression", "GET /api/auth/me", "p95")]
-    assert "GET /api/auth/me p95 regressed" in done.stdout
+        ("regression", "GET /api/auth/me", "distribution")]
+    assert "GET /api/auth/me distribution (median) regressed" in done.stdout
 
 
 def test_absolute_limits_fail_the_run(check):
@@ -172,14 +172,14 @@ def test_a_borderline_regression_asks_for_a_confirmation_rerun(check):
 
 
 @pytest.mark.parametrize(("rerun", "code", "reproduced"),
-                         [("pass", 0, []), ("regression", 1, [["GET /api/auth/me", "p95"]])])
+                         [("pass", 0, []), ("regression", 1, [["GET /api/auth/me", "distribution"]])])
 def test_the_confirmation_rerun_fails_only_if_the_regression_reproduces(check, tmp_path, rerun, code, reproduced):
     first = tmp_path / "first"
     gate_command("check", "--run", str(FIXTURES / "borderline"), "--profile", "smoke", "--baseline",
                  str(BASELINE), "--policy", str(POLICY), "--out", str(first))
     done, verdict, _ = check(rerun, "--confirms", str(first / "verdict.json"))
     assert done.returncode == code, done.stdout
-    assert verdict["confirmation"]["regressions"] == [["GET /api/auth/me", "p95"]]
+    assert verdict["confirmation"]["regressions"] == [["GET /api/auth/me", "distribution"]]
     assert verdict["confirmation"]["reproduced"] == reproduced and verdict["borderline"] is False
     if code == 0:
         assert "did not reproduce" in done.stdout
@@ -214,7 +214,7 @@ def test_a_quarantined_endpoint_is_reported_but_never_fails(check, tmp_path):
         "  - endpoint: 'GET /api/auth/me'\n    quarantine: true\n\n  # The seed's failure budget over the whole run."))
     done, verdict, summary = check("regression", policy=policy)
     assert done.returncode == 0, done.stdout
-    regression = [f for f in verdict["findings"] if f["kind"] == "regression" and f["metric"] == "p95"]
+    regression = [f for f in verdict["findings"] if f["kind"] == "regression" and f["metric"] == "distribution"]
     assert regression and regression[0]["severity"] == "warn" and "quarantined" in regression[0]["message"]
     assert "(quarantined)" in summary
 

@@ -1,0 +1,113 @@
+"""The distribution test on synthetic runs with known answers: an unchanged endpoint is SAME, a shift of
+the whole distribution, a tail-only regression and a second, slow mode are DIFFERENT (the last two where
+a test of the median alone is blind), and a run that cannot tell is UNRESOLVED with its reason."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import POLICY
+
+from benchmarks.synthetic import EndpointShape, RunShape, write_run
+from gate.judge import distribution
+from gate.judge.compare import compare
+from gate.read.policy import load_policy
+from gate.read.run import read_run
+
+TARGET = "GET /api/auth/me"
+# enough endpoints of enough requests that the run-wide shift and the pooled spread are measured
+OTHERS = {"GET /health": 4.0, "GET /api/conversations": 9.0, "POST /api/chat": 260.0, "GET /metrics": 12.0}
+
+
+def shape(requests: int, **target) -> RunShape:
+    endpoints = {name: EndpointShape(median, requests, sigma=0.3) for name, median in OTHERS.items()}
+    endpoints[TARGET] = EndpointShape(30.0, requests, sigma=0.3, **target)
+    return RunShape(endpoints=endpoints, endpoint_cv=0.02)
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distribution-baseline")
+    return [read_run(write_run(root / f"b{n}", shape(600), seed=100 + n)) for n in range(5)]
+
+
+def judged(tmp_path, baseline, requests: int = 600, seed: int = 7, **target):
+    run = read_run(write_run(tmp_path / "run", shape(requests, **target), seed=seed))
+    comparison = compare(run, baseline, load_policy(POLICY, "smoke"))
+    endpoint = next(e for e in comparison.endpoints if e.endpoint == TARGET)
+    return endpoint.metrics["distribution"], comparison
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_an_unchanged_endpoint_is_same_and_nothing_fails(tmp_path, baseline, seed):
+    result, comparison = judged(tmp_path, baseline, seed=seed)
+    assert result.state == distribution.SAME
+    assert result.interval_pct[1] < result.threshold_pct  # the upper bound excludes a regression of the bar
+    assert not [f for f in comparison.findings if f.severity == "fail"]
+
+
+def test_a_whole_distribution_30_percent_slower_is_different_at_the_median(tmp_path, baseline):
+    slower = shape(600).endpoints[TARGET].median_ms * 1.3
+    run = read_run(write_run(tmp_path / "run", _with_median(shape(600), slower), seed=7))
+    comparison = compare(run, baseline, load_policy(POLICY, "smoke"))
+    result = next(e for e in comparison.endpoints if e.endpoint == TARGET).metrics["distribution"]
+    assert result.state == distribution.DIFFERENT and result.outcome == "regression"
+    assert result.interval_pct[0] > 10 and result.interval_pct[1] > 30 > result.interval_pct[0]
+    assert result.detectable_pct < 30
+    assert [(f.endpoint, f.metric) for f in comparison.findings if f.severity == "fail"] == [(TARGET, "distribution")]
+
+
+def test_a_tail_only_regression_is_different_where_the_median_is_blind(tmp_path, baseline):
+    # the slowest 10% of requests take twice as long; the median does not move
+    result, comparison = judged(tmp_path, baseline, tail_share=0.10, tail_factor=2.0)
+    median = next(q for q in result.shift_function if q["quantile"] == "median")
+    assert abs(median["change_pct"]) < 5
+    assert result.state == distribution.DIFFERENT and result.quantile in ("p90", "p95")
+    assert (TARGET, "distribution") in [(f.endpoint, f.metric) for f in comparison.findings if f.severity == "fail"]
+
+
+def test_a_second_slow_mode_is_different(tmp_path, baseline):
+    # a fifth of the requests (a cache that stopped hitting, say) take three times as long
+    result, comparison = judged(tmp_path, baseline, mode_share=0.2, mode_factor=3.0)
+    assert result.state == distribution.DIFFERENT and result.quantile in ("p75", "p90", "p95")
+    assert (TARGET, "distribution") in [(f.endpoint, f.metric) for f in comparison.findings if f.severity == "fail"]
+
+
+def test_too_few_requests_leave_a_small_change_unresolved_and_say_what_would_resolve_it(tmp_path, baseline):
+    slower = shape(600).endpoints[TARGET].median_ms * 1.05
+    run_shape = _with_median(shape(600), slower)
+    run_shape.endpoints[TARGET].requests = 130
+    run = read_run(write_run(tmp_path / "run", run_shape, seed=7))
+    comparison = compare(run, baseline, load_policy(POLICY, "smoke"))
+    result = next(e for e in comparison.endpoints if e.endpoint == TARGET).metrics["distribution"]
+    assert result.state == distribution.UNRESOLVED
+    assert "cannot exclude +15%" in result.reason and "requests (130 now) would resolve it" in result.reason
+    unresolved = [f for f in comparison.findings if f.kind == "unresolved"]
+    assert [(f.endpoint, f.severity) for f in unresolved] == [(TARGET, "warn")]  # the policy's default
+
+
+def test_an_improvement_is_different_and_never_fails(tmp_path, baseline):
+    faster = shape(600).endpoints[TARGET].median_ms * 0.6
+    run = read_run(write_run(tmp_path / "run", _with_median(shape(600), faster), seed=7))
+    comparison = compare(run, baseline, load_policy(POLICY, "smoke"))
+    result = next(e for e in comparison.endpoints if e.endpoint == TARGET).metrics["distribution"]
+    assert result.state == distribution.DIFFERENT and result.outcome == "ok" and result.net_change_pct < -30
+    assert not [f for f in comparison.findings if f.severity == "fail"]
+
+
+def test_unresolved_fails_the_run_where_the_policy_requires_the_endpoint(tmp_path, baseline):
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY.read_text().replace(
+        "  # The seed's failure budget over the whole run.",
+        f"  - endpoint: '{TARGET}'\n    metrics:\n      distribution: {{unresolved: fail}}\n\n"
+        "  # The seed's failure budget over the whole run."))
+    run_shape = _with_median(shape(600), shape(600).endpoints[TARGET].median_ms * 1.05)
+    run_shape.endpoints[TARGET].requests = 130
+    run = read_run(write_run(tmp_path / "run", run_shape, seed=7))
+    comparison = compare(run, baseline, load_policy(policy, "smoke"))
+    assert [(f.kind, f.severity) for f in comparison.findings if f.endpoint == TARGET and f.kind == "unresolved"] == [
+        ("unresolved", "fail")]
+
+
+def _with_median(run_shape: RunShape, median_ms: float) -> RunShape:
+    run_shape.endpoints[TARGET].median_ms = median_ms
+    return run_shape
