@@ -7,6 +7,7 @@ keep their cell count; and the escaping functions keep the text a reader sees.""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from conftest import BASELINE, FIXTURES, POLICY
@@ -105,10 +106,18 @@ def test_text_shows_exactly_what_it_was_given(value):
         assert rendered.mentions() == [] and rendered.comments == []
 
 
+def shown_in_code(value: str) -> str:
+    """What a code span must show of `value`: line breaks and other control characters as spaces,
+    bidirectional overrides dropped, `<!--` broken by a word joiner (the rules gate/report/markdown.py states)."""
+    value = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", " ", value)
+    value = re.sub(r"[\u202a-\u202e\u2066-\u2069]", "", value)
+    return value.replace("<!--", "<" + markdown.WORD_JOINER + "!--")
+
+
 @settings(max_examples=300, deadline=None)
 @given(value=hostile_strings())
 def test_code_is_one_code_span_holding_exactly_its_text(value):
-    plain = markdown._plain(value).replace("<!--", "<" + markdown.WORD_JOINER + "!--")
+    plain = shown_in_code(value)
     for template, table in (("see {} here", False), ("| a | b |\n|---|---|\n| {} | z |", True)):
         rendered = render(template.format(markdown.code(value, table=table)))
         assert rendered.codes == ([plain] if plain else []), template
