@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from scripts import layout
+from tests.suite.slow_to_stop import slow_to_stop_locustfile
 
 RUN = ["--users", "6", "--spawn-rate", "3", "--run-time", "20s", "--think-scale", "0.1"]
 
@@ -38,23 +39,10 @@ def assert_master_equals_sum_of_workers(results: Path, workers: int) -> None:
     assert metrics["counters"]["queries_with_citations"] + metrics["counters"]["queries_without_citations"] > 0
 
 
-SLOW_TO_STOP = """
-import gevent
-import suite  # noqa: F401  (the suite's listeners: counters, worker ledgers, final reports)
-from locust import FastHttpUser, constant, task
-
-
-class SlowToStop(FastHttpUser):
-    wait_time = constant(0.5)
-
-    @task
-    def health(self):
-        self.client.get("/health")
-
-    def on_stop(self):
-        gevent.sleep(2)  # far beyond the 0.5 s Locust's master waits for its workers' last reports
-        self.client.get("/health", name="on_stop")
-"""
+SLOW_TO_STOP = slow_to_stop_locustfile("""
+    gevent.sleep(2)  # far beyond the 0.5 s Locust's master waits for its workers' last reports
+    self.client.get("/health", name="on_stop")
+""")
 
 
 def run_master_and_workers(locustfile: Path, host: str, results: Path, workers: int, *args: str,

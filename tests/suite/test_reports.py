@@ -15,26 +15,14 @@ from pathlib import Path
 import pytest
 
 from scripts import layout, profiles, run
+from tests.suite.slow_to_stop import slow_to_stop_locustfile
 
-SLOW_TO_STOP = """
-import gevent
-import suite  # noqa: F401  (the suite's listeners, as every locustfile of the suite has them)
-from locust import FastHttpUser, constant, task
-
-
-class SlowToStop(FastHttpUser):
-    wait_time = constant(0.5)
-
-    @task
-    def health(self):
-        self.client.get("/health")
-
-    def on_stop(self):
-        gevent.sleep(1.5)  # longer than Locust's 1-s CSV interval: the run ends right after these
-        self.client.get("/health/detailed")
-        self.client.get("/metrics")
-        self.client.post("/api/auth/logout")  # no token: 401, a failure every report must count alike
-"""
+SLOW_TO_STOP = slow_to_stop_locustfile("""
+    gevent.sleep(1.5)  # longer than Locust's 1-s CSV interval: the run ends right after these
+    self.client.get("/health/detailed")
+    self.client.get("/metrics")
+    self.client.post("/api/auth/logout")  # no token: 401, a failure every report must count alike
+""")
 USERS = 4
 
 
