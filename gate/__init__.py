@@ -1,7 +1,10 @@
 """The gate: reads a Locust run, compares it with a committed baseline and policy, and gives a verdict.
 
-The pipeline is read (run.py, baseline.py, policy.py) -> compare (compare.py, statistics.py)
--> decide (verdict.py) -> render (render.py) -> publish (publish.py). Only publish may touch the network.
+One sub-package per stage, each importing only from the stages before it: read/ (the run, the
+baseline, the policy) -> judge/ (statistics, noise model, comparison, verdict) -> report/ (summary,
+charts) -> publish/ (files, job summary, comment); trends/ for soak, spike, stress and nightly
+history. Of the verdict's stages only publish/ touches the network (trends/scrape.py samples the
+target's /metrics during a soak). See gate/README.md.
 """
 
 
