@@ -262,6 +262,7 @@ class RunRecord:
                 "run_time_s": options.run_time,
                 "scale": options.scale,
                 "think_scale": options.think_scale,
+                "sample_target": options.sample_target,
             },
             "phases": phases,
             "user_classes": self.user_classes,

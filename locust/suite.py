@@ -20,8 +20,11 @@ from accounts import AccountPool, ClientAddresses
 from locust import events
 from reports import RunReports
 from run_metrics import RunRecord
+from sampling import SamplingError, task_periods
 
 CHAT_TRANSPORTS = ("auto", "rest", "websocket")
+# The run time a sample target is paced over, as the master (or standalone process) knows it.
+SAMPLED_RUN_TIME = "sampled_run_time_s"
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +45,10 @@ def add_suite_options(parser) -> None:
     group.add_argument("--think-scale", type=float, default=1.0,
                        help="Multiply every user type's wait time (e.g. 0.1 for a short run that must still "
                             "reach every endpoint).")
+    group.add_argument("--sample-target", type=int, default=0,
+                       help="Measure instead of imitating users: pace every task of each (pinned) user type so "
+                            "that the run collects at least this many requests of every endpoint "
+                            "(locust/sampling.py); think times then do not apply. 0: the seed's think times.")
     group.add_argument("--chat-transport", choices=CHAT_TRANSPORTS, default="auto",
                        help="How users ask questions: REST POST /api/chat, the realtime WebSocket, or auto: "
                             "REST when the target has it, decided once at the start of the run.")
@@ -67,7 +74,21 @@ class Suite:
         self.user_numbers = itertools.count()
         self.ws_timeout_s = options.ws_timeout
         self.think_scale = options.think_scale
+        self._task_periods: dict[str, dict[str, float]] | None = None
         self.chat_transport = options.chat_transport if options.chat_transport != "auto" else None
+
+    @property
+    def sample_target(self) -> int:
+        # read when users start: a worker gets the master's options with its first spawn message
+        return getattr(self.environment.parsed_options, "sample_target", 0) or 0
+
+    def task_periods(self) -> dict[str, dict[str, float]]:
+        """Each user type's timetable for the sample target (computed once: the population is pinned)."""
+        if self._task_periods is None:
+            options = self.environment.parsed_options
+            self._task_periods = task_periods(self.environment.user_classes, options.sample_target,
+                                              getattr(options, SAMPLED_RUN_TIME, None))
+        return self._task_periods
 
     def transport(self) -> str:
         """REST or WebSocket chat, decided once per process from what the target serves."""
@@ -105,6 +126,16 @@ def on_init(environment, **_kwargs) -> None:
         RunReports.take_over(environment)
     suite = Suite(environment)
     record.facts["chat_transport"] = suite.transport
+    if suite.sample_target and not isinstance(environment.runner, WorkerRunner):
+        # Locust gives a worker no run time; this option reaches the workers with the others
+        setattr(environment.parsed_options, SAMPLED_RUN_TIME, environment.parsed_options.run_time)
+        try:
+            periods = suite.task_periods()
+        except SamplingError as error:
+            raise SystemExit(f"--sample-target {suite.sample_target}: {error}") from None
+        log.info("measuring: %d requests of every endpoint; seconds between one user's runs of each task: %s",
+                 suite.sample_target, {name: {task: round(s, 2) for task, s in tasks.items()}
+                                       for name, tasks in periods.items()})
 
     # SIGUSR1: every greenlet's stack into the log, so that a Locust that does not finish in time
     # (the runner sends this before it kills one) says where it stands

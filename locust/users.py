@@ -2,7 +2,8 @@
 
 Weights keep the seed's 70/20/10/5 intent as 14:4:2:1 (the seed's figures summed to 105%): real
 shares 66.7% regular, 19.0% power, 9.5% admin, 4.8% WebSocket. Wait times are the seed's,
-multiplied by --think-scale.
+multiplied by --think-scale. With a sample target (the smoke profile's), users measure instead of
+imitating: each runs every task of its type on a timetable (locust/sampling.py).
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from chat import Chat
 from documents import upload_body
 from locust import FastHttpUser, task
 from run_metrics import counters
+from sampling import Timetable, every_type, measured_tasks
 from session import ApiSession, envelope_ok, envelope_with, has_keys, healthy, markdown
 from task_deck import TaskDeck
 
 # Admin users keep at most this many of their own uploads; older ones are deleted (bounded KB).
 KEPT_UPLOADS = 5
+# The seed's upload sizes (small ~4 KB, medium ~40 KB, large ~400 KB) in its 3:2:1 proportion.
+UPLOAD_SIZES = {"small": 3, "medium": 2, "large": 1}
 
 
 class VoiceAssistUser(FastHttpUser):
@@ -31,14 +35,24 @@ class VoiceAssistUser(FastHttpUser):
     account_kinds: tuple[str, ...] = ("regular", "user")  # accounts-file kinds it may sign in as, in order
     wait_range_s = (2.0, 8.0)
 
+    timetable: Timetable | None = None
+
     def wait_time(self) -> float:
+        if self.timetable is not None:
+            return self.timetable.wait()
         low, high = self.wait_range_s
         return random.uniform(low, high) * suite_module.suite.think_scale
 
     def on_start(self) -> None:
-        # every task of the type within one pass of its weights, even in a short run
-        self.tasks = TaskDeck(type(self).tasks, random.Random())
         suite = suite_module.suite
+        if suite.sample_target:
+            # measuring: every task of the type on its own timetable, paced to the sample target
+            periods = suite.task_periods()[type(self).__name__]
+            self.tasks = self.timetable = Timetable(
+                [(task, periods[task.__name__]) for task in measured_tasks(type(self))])
+        else:
+            # every task of the type within one pass of its weights, even in a short run
+            self.tasks = TaskDeck(type(self).tasks, random.Random())
         account = next(filter(None, (suite.accounts.take(kind) for kind in self.account_kinds)), None) \
             if suite.accounts else None
         if account is None and "regular" in self.account_kinds:
@@ -82,6 +96,16 @@ class VoiceAssistUser(FastHttpUser):
     def health(self) -> None:
         self.api.call("GET", endpoints.HEALTH, auth=False, check=healthy)
 
+    # Every signed-in client renews its token; in the realistic mix only regular users do it as a task
+    # (the seed's). Measuring, every user does, and all share the target: the gateway allows a client
+    # 20 refreshes a minute, and only the smoke's users together reach it within that.
+    @every_type
+    def resume_session(self) -> None:
+        """The app comes back from the background and renews its token, as real clients do."""
+        if self.api.refresh_token and not self.api.refresh():
+            self.api.login()
+
+
 
 class RegularUser(VoiceAssistUser):
     """Simple and moderate questions, profile, history, health."""
@@ -108,9 +132,7 @@ class RegularUser(VoiceAssistUser):
 
     @task(1)
     def resume_session(self) -> None:
-        """The app comes back from the background and renews its token, as real clients do."""
-        if self.api.refresh_token and not self.api.refresh():
-            self.api.login()
+        super().resume_session()
 
 
 class PowerUser(VoiceAssistUser):
@@ -202,17 +224,15 @@ class AdminUser(AdminBase):
 
     weight = 2
 
-    @task(3)
-    def upload_small(self) -> None:
-        self.upload("small")
+    def on_start(self) -> None:
+        super().on_start()
+        # the sizes dealt like the tasks: the seed's proportion exactly, every size within one pass
+        self.upload_sizes = TaskDeck([size for size, weight in UPLOAD_SIZES.items() for _ in range(weight)],
+                                     self.rng)
 
-    @task(2)
-    def upload_medium(self) -> None:
-        self.upload("medium")
-
-    @task(1)
-    def upload_large(self) -> None:
-        self.upload("large")
+    @task(sum(UPLOAD_SIZES.values()))
+    def upload_document(self) -> None:
+        self.upload(self.upload_sizes[0])
 
     @task(2)
     def manage_documents(self) -> None:

@@ -7,6 +7,7 @@ without a second copy of any number.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,9 +46,15 @@ class Profile:
     scale: float = 1.0
     description: str = ""
     settings: tuple[tuple[str, str], ...] = ()  # every line of the file, for docs and fingerprints
+    # requests of every endpoint the run must collect (the suite's --sample-target); 0: the seed's think times
+    sample_target: int = 0
 
     def scaled(self, scale: float = 1.0, users: int | None = None, run_time_s: int | None = None) -> Profile:
-        """The profile run smaller (or larger) without editing it; explicit figures win over scale."""
+        """The profile run smaller (or larger) without editing it; explicit figures win over scale.
+
+        A sample target shrinks with the run time: the suite paces each user to the target over the
+        run, so the same target in a shorter run would make every client faster (past the gateway's
+        per-client rate limits). Each user keeps the profile's pace; the run collects less."""
         if scale <= 0:
             raise ProfileError(f"scale must be above 0, not {scale}")
         new_users = users if users is not None else max(1, round(self.users * scale))
@@ -55,7 +62,8 @@ class Profile:
         if new_users < 1 or new_time < 1:
             raise ProfileError(f"users ({new_users}) and run time ({new_time} s) must be at least 1")
         return replace(self, users=new_users, run_time_s=new_time, scale=scale,
-                       spawn_rate=min(self.spawn_rate, float(new_users)))
+                       spawn_rate=min(self.spawn_rate, float(new_users)),
+                       sample_target=math.ceil(self.sample_target * new_time / self.run_time_s))
 
 
 def available() -> list[str]:
@@ -79,6 +87,7 @@ def load(name: str, folder: Path = PROFILES) -> Profile:
             locustfiles=tuple(SUITE / name.strip() for name in settings["locustfile"].split(",")),
             description=_first_comment(text).removeprefix(f"{name}:").strip(),
             settings=tuple((key, str(value)) for key, value in settings.items()),
+            sample_target=int(settings.get("sample-target", 0)),
         )
     except KeyError as missing:
         raise ProfileError(f"profile {path}: the setting {missing} is missing") from None

@@ -157,6 +157,8 @@ def locust_command(
     )
     if think_scale is not None:  # else the profile's own (or 1)
         command += ["--think-scale", str(think_scale)]
+    if profile.sample_target:  # the profile's, scaled with its run time
+        command += ["--sample-target", str(profile.sample_target)]
     if processes > 1:  # Locust forks this many workers under a master on this machine
         command += ["--processes", str(processes)]
     if accounts is not None:

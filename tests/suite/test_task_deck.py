@@ -9,8 +9,8 @@ from scripts import layout
 sys.path.insert(0, str(layout.SUITE))
 from task_deck import TaskDeck
 
-# an admin's weights: two tasks of weight 1 among 15 (cache, monitoring), as in locust/users.py
-WEIGHTS = {"upload_small": 3, "upload_medium": 2, "upload_large": 1, "manage_documents": 2, "retire": 1,
+# an admin's weights: three tasks of weight 1 among 15 (retire, cache, monitoring), as in locust/users.py
+WEIGHTS = {"upload": 6, "manage_documents": 2, "retire": 1,
            "dashboard": 2, "cache": 1, "flags": 2, "monitoring": 1}
 TASKS = [name for name, weight in WEIGHTS.items() for _ in range(weight)]  # how Locust lists them
 

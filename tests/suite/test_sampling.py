@@ -1,0 +1,139 @@
+"""The measuring load: timetables paced so that every endpoint gets the sample target."""
+
+import collections
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from scripts import layout, profiles
+
+sys.path.insert(0, str(layout.SUITE))
+from sampling import HEADROOM, SamplingError, Timetable, every_type, measured_tasks, task_periods
+
+# The suite's user types are read in a child process: importing locust monkey-patches this one.
+SMOKE_PLAN = """
+import json, sys
+import locust, sampling, users
+pins = json.load(open("profiles/smoke.users.json"))
+for pin in pins:
+    getattr(users, pin["user_class_name"]).fixed_count = pin["fixed_count"]
+classes = [getattr(users, pin["user_class_name"]) for pin in pins]
+json.dump({"pins": {pin["user_class_name"]: pin["fixed_count"] for pin in pins},
+           "tasks": {cls.__name__: [task.__name__ for task in sampling.measured_tasks(cls)] for cls in classes},
+           "periods": sampling.task_periods(classes, int(sys.argv[1]), int(sys.argv[2]))}, sys.stdout)
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(timetable: Timetable, clock: Clock, until_s: float, busy_s=lambda task: 0.0) -> list:
+    """What a Locust user does: take the next task, run it (taking busy_s), wait; until the run ends."""
+    done = []
+    while clock.now < until_s:
+        task = random.choice(timetable)  # how Locust takes the next task
+        done.append(task)
+        clock.now += busy_s(task)
+        clock.now += timetable.wait()
+    return done
+
+
+@pytest.fixture(scope="module")
+def smoke_plan() -> dict:
+    """The smoke's user types, pinned as Locust's --config-users pins them, and their timetables."""
+    smoke = profiles.load("smoke")
+    done = subprocess.run([sys.executable, "-c", SMOKE_PLAN, str(smoke.sample_target), str(smoke.run_time_s)],
+                          cwd=layout.SUITE, capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def user_type(name: str, pinned: int, *tasks, base=object):
+    """A user class as Locust builds it: `tasks` lists each task as often as its weight."""
+    return type(name, (base,), {"fixed_count": pinned, "tasks": list(tasks)})
+
+
+def upload(user): ...
+def read(user): ...
+def history(user): ...
+def ask(user): ...
+
+
+class Signed:
+    @every_type
+    def renew(self): ...
+
+
+def test_each_task_comes_due_at_its_own_period_in_declaration_order():
+    clock = Clock()
+    timetable = Timetable([("upload", 1.5), ("read", 1.5), ("delete", 1.5), ("renew", 5.0)], clock=clock)
+    done = run(timetable, clock, 30.0)
+    assert collections.Counter(done) == {"upload": 20, "read": 20, "delete": 20, "renew": 6}
+    rounds = [task for task in done if task != "renew"]
+    assert rounds == ["upload", "read", "delete"] * 20  # an upload always before the read and delete it feeds
+
+
+def test_a_user_that_falls_behind_catches_up_instead_of_losing_samples():
+    clock = Clock()
+    timetable = Timetable([("slow", 1.0), ("fast", 1.0)], clock=clock)
+    # one reply takes 10 s: the overdue tasks then run back to back until the user is on time again
+    stalled = iter([10.0])
+    done = run(timetable, clock, 30.0, busy_s=lambda task: next(stalled, 0.0) if task == "slow" else 0.0)
+    assert collections.Counter(done) == {"slow": 30, "fast": 30}
+
+
+def test_the_mix_weights_do_not_count_when_measuring_and_every_type_gets_the_marked_tasks():
+    admin = user_type("Admin", 1, upload, upload, upload, read, base=Signed)
+    assert [task.__name__ for task in measured_tasks(admin)] == ["upload", "read", "renew"]
+    regular = user_type("Regular", 1, ask, Signed.renew, base=Signed)  # its own task of the name: once
+    assert [task.__name__ for task in measured_tasks(regular)] == ["ask", "renew"]
+
+
+def test_periods_share_a_task_by_name_between_the_users_of_every_type_that_has_it():
+    regular = user_type("Regular", 2, ask, history, base=Signed)
+    power = user_type("Power", 3, history, base=Signed)
+    admin = user_type("Admin", 5, upload, base=Signed)
+    periods = task_periods([regular, power, admin], 200, 120)
+    unit = 120 / (200 * HEADROOM)
+    assert periods["Regular"] == {"ask": pytest.approx(2 * unit), "history": pytest.approx(5 * unit),
+                                  "renew": pytest.approx(10 * unit)}
+    assert periods["Admin"]["upload"] == pytest.approx(5 * unit)
+
+
+def test_a_sample_target_needs_every_type_pinned():
+    with pytest.raises(SamplingError, match="Power"):
+        task_periods([user_type("Regular", 2, ask), user_type("Power", 0, ask)], 200, 120)
+
+
+def test_every_task_of_the_smoke_is_asked_for_the_target_with_headroom(smoke_plan):
+    asked = collections.Counter()
+    for name, tasks in smoke_plan["periods"].items():
+        for task, period in tasks.items():
+            asked[task] += smoke_plan["pins"][name] * 120 / period  # the type's users, each once a period
+    assert all(count == pytest.approx(200 * HEADROOM) for count in asked.values()), asked
+    assert smoke_plan["tasks"]["AdminUser"][:3] == ["upload_document", "manage_documents", "retire_document"]
+    assert all("resume_session" in tasks for tasks in smoke_plan["tasks"].values())
+
+
+def test_the_smoke_population_stays_within_the_gateways_per_client_limits(smoke_plan):
+    """Each client's rate, per minute, of the rate-limited endpoints (stack/ratelimit.py's limits)."""
+    per_minute = {name: {task: 60 / period for task, period in tasks.items()}
+                  for name, tasks in smoke_plan["periods"].items()}
+    assert max(tasks["resume_session"] for tasks in per_minute.values()) <= 0.75 * 20  # refresh 20/minute
+    assert per_minute["RegularUser"]["check_health"] <= 0.75 * 100  # /health 100/minute
+    assert per_minute["AdminUser"]["check_monitoring"] <= 0.85 * 50  # /health/detailed 50/minute
+
+
+def test_the_runner_scales_the_target_with_the_run_time_so_each_client_keeps_its_pace():
+    smoke = profiles.load("smoke")
+    assert smoke.sample_target == 200
+    assert smoke.scaled(1.0, run_time_s=30).sample_target == 50
+    assert smoke.scaled(0.5).sample_target == 100
+    assert profiles.load("load").sample_target == 0  # the realistic mix keeps its think times
