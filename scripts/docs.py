@@ -19,7 +19,7 @@ from scripts import layout, profiles
 
 README = layout.BUNDLE / "README.md"
 SHAPE_KEYS = ("stress-step-users", "stress-step-time", "spike-base-users", "spike-warmup", "spike-hold",
-              "think-scale")
+              "think-scale", "sample-target")
 
 
 def _duration(seconds: int) -> str:
