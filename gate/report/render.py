@@ -311,9 +311,11 @@ def _method_section(verdict: dict) -> str:
         (f"- Policy {markdown.code(policy['path'])}; false-alarm rate {policy['false_alarm_rate']:g} per run "
          f"across {markdown.text(tests.get('fail', 0))} failing and {markdown.text(tests.get('warn', 0))} "
          f"warning comparisons ({markdown.text(policy['correction'])} correction)."),
-        ("- A regression is flagged only when it exceeds the policy's percentage and floor (at least one "
-         "Locust bucket) **and** is significant given the within-run sampling spread (from the histograms) "
-         "and the between-run spread (from the baseline's runs)."),
+        ("- Each endpoint's response-time distribution (median, p75, p90, p95) is compared with the baseline's: "
+         "a regression is flagged only when a quantile moved beyond the policy's percentage and floor **and** "
+         "the move is significant given the within-run sampling spread (from the histograms) and the "
+         "between-run spread (from the baseline's runs: the run, not the request, is the unit); SAME when the "
+         "interval excludes a regression of the policy's size, else UNRESOLVED."),
         f"- Improvements of {policy['suspicious_improvement']:g}× or more are reported as suspicious.",
         f"- Run fingerprint: {fingerprint}",
         "",
