@@ -47,7 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     against.add_argument("--baseline", help="baseline file (default baselines/<profile>.json)")
     against.add_argument("--no-baseline", action="store_true",
                          help="absolute limits and run validity only: no baseline is read, relative checks "
-                              "are skipped (a run with overridden settings, a repository without a baseline yet)")
+                              "are skipped (a run with overridden settings); the same as --compare none")
+    check.add_argument("--compare", choices=("baseline", "auto", "none"),
+                       help="baseline (default): with the baseline, a missing one cannot be judged; auto: with "
+                            "the baseline when its file exists, else absolute limits only, saying where none "
+                            "was found and how to record one (a repository without a baseline yet); a file "
+                            "that is there but corrupt or of other settings still cannot be judged; none: "
+                            "--no-baseline")
     check.add_argument("--policy", default=DEFAULT_POLICY, help=f"policy file (default {DEFAULT_POLICY})")
     check.add_argument("--out", help="where to write verdict.json and summary.md (default: the run folder)")
     check.add_argument("--confirms", metavar="VERDICT_JSON",
@@ -80,10 +86,16 @@ def _check(args) -> int:
     from gate.publish.files import write_report
     from gate.report.render import render_summary
 
-    if args.no_baseline and args.confirms:
+    compare = args.compare or ("none" if args.no_baseline else "baseline")
+    if args.no_baseline and compare != "none":
+        raise Unjudgeable(f"--no-baseline is --compare none, not --compare {compare}")
+    if compare == "none" and args.baseline:
+        raise Unjudgeable("--compare none reads no baseline: drop --baseline")
+    if compare == "none" and args.confirms:
         raise Unjudgeable("--confirms reruns a borderline regression against the baseline; --no-baseline has none")
-    baseline_path = None if args.no_baseline else args.baseline or f"baselines/{args.profile}.json"
-    verdict = judge(args.run, args.profile, baseline_path, args.policy, args.confirms)
+    baseline_path = None if compare == "none" else args.baseline or f"baselines/{args.profile}.json"
+    verdict = judge(args.run, args.profile, baseline_path, args.policy, args.confirms,
+                    missing_ok=compare == "auto")
     try:
         summary = render_summary(verdict)
     except Exception as error:  # noqa: BLE001 - a broken report must not hide the verdict

@@ -16,30 +16,64 @@ from gate.read.run import check_judgeable, read_run
 
 # What a verdict judged without a baseline says, in its reason (and so in the summary's first line).
 NO_BASELINE = "no baseline comparison (--no-baseline): absolute limits only"
+# ... and in its headline, the verdict's first line, whatever the outcome.
+NO_COMPARISON = " (no baseline comparison)"
+
+
+def no_baseline_yet(baseline_path: str, profile: str) -> str:
+    """The reason of a `--compare auto` verdict whose baseline file does not exist (yet)."""
+    return (f"no baseline comparison (no baseline yet at {baseline_path}): absolute limits only, relative checks "
+            f"skipped; record one from 3 runs with this run's settings: python -m gate record --profile {profile} "
+            f"--run <run 1> --run <run 2> --run <run 3> --out {baseline_path} (on GitHub: the baseline workflow, "
+            "docs/action.md step 4)")
+
+
+def baseline_missing(baseline_path: str) -> bool:
+    """No file at all at `baseline_path` (nor a dangling link): the one case `--compare auto` judges without
+    it. A file that is there but unreadable, corrupt or of other settings is a reason not to judge."""
+    try:
+        os.lstat(baseline_path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def skipped_comparison(baseline_path: str | None, profile: str, missing_ok: bool = False) -> str | None:
+    """Why the run is not compared with a baseline (what its verdict's reason starts with), or None when it
+    is: `--no-baseline` (baseline_path None), or `--compare auto` (missing_ok) without a baseline file."""
+    if baseline_path is None:
+        return NO_BASELINE
+    if missing_ok and baseline_missing(baseline_path):
+        return no_baseline_yet(baseline_path, profile)
+    return None
 
 
 def judge(run_path: str, profile: str, baseline_path: str | None, policy_path: str,
-          confirms: str | None = None) -> dict:
-    """`baseline_path` None: absolute limits and run validity only (`--no-baseline`). `confirms`: the
-    verdict.json of a first run that was a borderline regression; this run is its rerun."""
+          confirms: str | None = None, missing_ok: bool = False) -> dict:
+    """`baseline_path` None: absolute limits and run validity only (`--no-baseline`). `missing_ok`
+    (`--compare auto`): the same when no file is at baseline_path, the reason saying where none was found
+    and how to record one. `confirms`: the verdict.json of a first run that was a borderline regression;
+    this run is its rerun (against a baseline, so never without one)."""
+    skipped = skipped_comparison(baseline_path, profile, missing_ok and confirms is None)
+    if skipped:
+        return absolute_limits_only(_judge(run_path, profile, None, policy_path, confirms), skipped)
     verdict = _judge(run_path, profile, baseline_path, policy_path, confirms)
-    if baseline_path is None:
-        return absolute_limits_only(verdict)
     verdict["comparison"] = "baseline"
     return verdict
 
 
-def absolute_limits_only(verdict: dict) -> dict:
+def absolute_limits_only(verdict: dict, why: str = NO_BASELINE) -> dict:
     """Marks a verdict reached without a baseline (`comparison: none`), so no reader takes it for a
-    comparison: its reason starts with NO_BASELINE."""
+    comparison: its headline ends with NO_COMPARISON, its reason starts with `why`."""
     verdict["comparison"] = "none"
     verdict["baseline"] = None
-    if verdict["verdict"] == "pass":
-        verdict["headline"] = verdict["headline"].replace(", no significant regression", "")
-        if verdict["reason"].startswith("compared with "):  # decide()'s note of the baseline runs used
-            verdict["reason"] = NO_BASELINE
-            return verdict
-    verdict["reason"] = f"{NO_BASELINE}; {verdict['reason']}"
+    verdict["headline"] = verdict["headline"].replace(", no significant regression", "") + NO_COMPARISON
+    if verdict["verdict"] == "pass" and verdict["reason"].startswith("compared with "):
+        verdict["reason"] = why  # decide()'s note of the baseline runs used
+        return verdict
+    verdict["reason"] = f"{why}; {verdict['reason']}"
     return verdict
 
 
@@ -71,7 +105,9 @@ def _judge(run_path: str, profile: str, baseline_path: str | None, policy_path: 
             try:  # only absolute limits can be checked; the verdict says how to record a baseline
                 read_baseline_document(baseline_path, profile)
             except Unjudgeable as missing:
-                problems.append(missing.reason)
+                problems.append(missing.reason + ("; until one is merged, --compare auto (the action's compare: "
+                                                  "auto) judges the absolute limits alone"
+                                                  if baseline_missing(baseline_path) else ""))
         confirming = borderline_regressions(confirms) if confirms else None
         comparison = compare(run, history, policy, confirming)
         verdict = decide(run, comparison, policy, baseline, baseline_path, problems)
