@@ -4,8 +4,9 @@
     python -m scripts.run smoke --stack external --host http://127.0.0.1:8000
 
 Exit code is the gate's: 0 pass, 1 regression or threshold breach, 2 the run cannot be judged
-(target down, Locust crashed or timed out, no requests, missing baseline, ...). Every artefact
-goes to results/<profile>/ (or --results), a folder CI can find without guessing names.
+(target down, Locust crashed or timed out, no requests, a missing baseline unless --compare auto,
+...). Every artefact goes to results/<profile>/ (or --results), a folder CI can find without
+guessing names.
 """
 
 from __future__ import annotations
@@ -233,9 +234,10 @@ def last_line(path: Path) -> str:
 
 
 def run_gate(profile: Profile, results: Path, baseline: Path | None, policy: Path,
-             confirms: Path | None = None) -> int:
-    """`baseline` None: `--compare none`, the gate judges the absolute limits only (--no-baseline)."""
-    against = ["--no-baseline"] if baseline is None else ["--baseline", str(baseline.resolve())]
+             confirms: Path | None = None, compare: str = "baseline") -> int:
+    """`baseline` None: `--compare none`, the gate judges the absolute limits only (--no-baseline);
+    `compare` auto: the same when the baseline file is missing, said so in the verdict."""
+    against = ["--no-baseline"] if baseline is None else ["--baseline", str(baseline.resolve()), "--compare", compare]
     command = python_module(
         "gate", "check", "--run", str(results), "--profile", profile.name, *against,
         "--policy", str(policy.resolve()),
@@ -284,17 +286,19 @@ def worst(*verdicts: int) -> int:
     return REGRESSION if REGRESSION in verdicts else UNJUDGEABLE if UNJUDGEABLE in verdicts else PASS
 
 
-def report_unjudgeable(profile: str, results: Path, reason: str, baseline: Path | None, policy: Path) -> None:
+def report_unjudgeable(profile: str, results: Path, reason: str, baseline: Path | None, policy: Path,
+                       compare: str = "baseline") -> None:
     """The same verdict.json and summary.md as the gate's, for a run that never reached the gate."""
-    from gate.judge.pipeline import absolute_limits_only
+    from gate.judge.pipeline import absolute_limits_only, skipped_comparison
     from gate.judge.verdict import unjudgeable_verdict
     from gate.publish.files import write_report
     from gate.report.render import render_summary
 
     verdict = unjudgeable_verdict(f"this run broke before the gate: {reason}", profile, None, str(policy),
                                   None if baseline is None else str(baseline))
-    if baseline is None:
-        verdict = absolute_limits_only(verdict)
+    skipped = skipped_comparison(None if baseline is None else str(baseline.resolve()), profile, compare == "auto")
+    if skipped:
+        verdict = absolute_limits_only(verdict, skipped)
     write_report(verdict, render_summary(verdict), str(results))
 
 
@@ -338,11 +342,11 @@ def load_and_gate(args: argparse.Namespace, profile: Profile, results: Path, con
     except RunError as error:
         print(f"perf-gate: cannot judge this run: {error}", file=sys.stderr, flush=True)
         if not args.no_gate:
-            report_unjudgeable(profile.name, results, str(error), baseline, args.policy)
+            report_unjudgeable(profile.name, results, str(error), baseline, args.policy, args.compare)
         return UNJUDGEABLE
     if args.no_gate:
         return PASS
-    verdict = run_gate(profile, results, baseline, args.policy, confirms)
+    verdict = run_gate(profile, results, baseline, args.policy, confirms, args.compare)
     if profile.name in TREND_PROFILES:
         verdict = worst(verdict, judge_trends(profile, results, args.policy))
     return verdict
@@ -392,10 +396,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "external target without one, users register themselves and admin tasks fail)")
     parser.add_argument("--results", type=Path, help="results folder (default results/<profile>)")
     parser.add_argument("--baseline", type=Path, help="baseline file (default baselines/<profile>.json)")
-    parser.add_argument("--compare", choices=("baseline", "none"), default="baseline",
-                        help="what the run is compared with: baseline (default: --baseline's runs), or none: "
-                             "absolute limits only (gate check --no-baseline), e.g. for a run with overridden "
-                             "settings that no baseline describes; --baseline is then not read")
+    parser.add_argument("--compare", choices=("baseline", "auto", "none"), default="baseline",
+                        help="what the run is compared with: baseline (default: --baseline's runs; a missing "
+                             "file cannot be judged); auto: the baseline when its file exists, else absolute "
+                             "limits only, the verdict saying where none was found and how to record one (a "
+                             "repository without a baseline yet; a corrupt or mismatched one still cannot be "
+                             "judged); none: absolute limits only (gate check --no-baseline), e.g. for a run with "
+                             "overridden settings that no baseline describes; --baseline is then not read")
     parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file")
     parser.add_argument("--no-gate", action="store_true", help="only run the load (e.g. to record a baseline)")
     parser.add_argument("--no-confirm", dest="confirm", action="store_false",

@@ -70,6 +70,46 @@ def test_compare_none_gates_a_run_on_its_absolute_limits_through_the_real_gate(t
     assert verdict["comparison"] == "none" and verdict["reason"].startswith("no baseline comparison")
 
 
+def test_compare_auto_gates_a_run_without_a_baseline_yet_on_its_absolute_limits(tmp_path):
+    """--compare auto (a repository's first pull request): no baseline file, a clean run is a pass that
+    says no comparison was made, where no baseline was found and how to record one; a baseline file that
+    is there but corrupt still cannot be judged."""
+    import shutil
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "gate"
+    folder = tmp_path / "pass"
+    shutil.copytree(fixtures / "pass", folder)
+    profile = run.profiles.load("smoke")
+    missing = tmp_path / "baselines" / "github" / "smoke.json"
+    assert run.parse_args(["smoke", "--compare", "auto"]).compare == "auto"
+    assert run.run_gate(profile, folder, missing, run.layout.POLICY) == run.UNJUDGEABLE  # the default: baseline
+    assert run.run_gate(profile, folder, missing, run.layout.POLICY, compare="auto") == run.PASS
+    verdict = json.loads((folder / "verdict.json").read_text())
+    summary = (folder / "summary.md").read_text().splitlines()
+    assert verdict["comparison"] == "none" and verdict["headline"].endswith("(no baseline comparison)")
+    assert verdict["reason"].startswith(f"no baseline comparison (no baseline yet at {missing}): absolute limits "
+                                        "only, relative checks skipped; record one")
+    assert summary[1].endswith("(no baseline comparison)") and summary[3] == f"> {verdict['reason']}".replace(
+        "<", "&lt;")
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text("{")
+    assert run.run_gate(profile, folder, corrupt, run.layout.POLICY, compare="auto") == run.UNJUDGEABLE
+    assert run.run_gate(profile, folder, fixtures / "baseline-smoke.json", run.layout.POLICY,
+                        compare="auto") == run.PASS
+    assert json.loads((folder / "verdict.json").read_text())["comparison"] == "baseline"
+
+
+def test_compare_auto_says_no_baseline_yet_even_for_a_run_that_broke_before_the_gate(tmp_path):
+    missing = tmp_path / "nowhere.json"
+    code = run.main(["smoke", "--stack", "external", "--host", "http://127.0.0.1:9", "--results",
+                     str(tmp_path / "run"), "--compare", "auto", "--baseline", str(missing)])
+    assert code == run.UNJUDGEABLE
+    verdict = json.loads((tmp_path / "run" / "verdict.json").read_text())
+    assert verdict["comparison"] == "none" and verdict["headline"].endswith("(no baseline comparison)")
+    assert verdict["reason"].startswith(f"no baseline comparison (no baseline yet at {missing})")
+    assert "127.0.0.1:9/health" in verdict["reason"]
+
+
 def test_the_runners_own_children_never_import_a_same_named_module_of_the_working_directory(
         tmp_path, monkeypatch):
     """The runner starts `python -m gate` (and stack, locust, gate.trends) from wherever it was called:
