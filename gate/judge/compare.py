@@ -425,7 +425,10 @@ def _settle_distribution(test: _PendingTest, regressed: bool, alpha: float, fami
     """SAME, DIFFERENT or UNRESOLVED, with the decisive quantile's interval and, when unresolved, the
     reason and the policy's action (pass, warn or fail)."""
     result, shift = test.result, test.shift
-    improved = shift.p_better * family_size <= alpha  # reported, never failed (Bonferroni across endpoints)
+    # faster is reported, never failed (Bonferroni across endpoints); like a regression, only when it is
+    # faster than the baseline as it is too, not merely against a run-wide shift it did not follow
+    improved = shift.p_better * family_size <= alpha and \
+        shift.decisive.value < shift.decisive.baseline - shift.decisive.bar
     result.state = distribution.state(shift, regressed=regressed, improved=improved, alpha=alpha)
     shown = shift.decisive if result.state == distribution.DIFFERENT else distribution.nearest_to_bar(shift, alpha)
     _show_quantile(result, shown)

@@ -39,6 +39,11 @@ MIN_REQUESTS_FOR_POOL = 20
 # An endpoint is compared net of the run-wide shift only if that removes three quarters of its
 # between-run spread (a looser margin misclassified a steady endpoint on real runs and blinded its test).
 MOVER_MARGIN = 0.25
+# A baseline whose runs' run-wide shifts spread less than this (log scale: about 5%) was recorded on a
+# steady machine: it cannot tell which endpoints follow the machine. Then every endpoint is taken to
+# follow it, as CPU-bound work does; judging them as they are would call a slower runner a regression
+# of every CPU-bound endpoint.
+STEADY_SHIFT_SPREAD = math.log(1.05)
 
 
 @dataclass(frozen=True)
@@ -134,21 +139,26 @@ def endpoints_that_move_together(history: list[tuple[dict[str, EndpointRecord], 
     waits on a fixed upstream delay hardly does. Decided once per endpoint on the baseline alone (never
     on the run being judged), over p50, p95 and p99 together so the choice rests on three times the
     evidence, and only when normalising removes three quarters of the spread: choosing the smaller of
-    two noisy estimates would otherwise understate the noise.
+    two noisy estimates would otherwise understate the noise. A baseline recorded on a steady machine
+    (its runs' shifts within STEADY_SHIFT_SPREAD) cannot tell: then every endpoint follows the machine.
     """
     if not statistics.run_shift_normalisation or len(history) < 2:
         return set()
     raw: dict[str, float] = {}
     net: dict[str, float] = {}
     informative_all: dict[str, bool] = {}
+    shift_spread = 0.0
     for metric in LATENCY_METRICS:
         observed, informative = _observations(metric, history)
         trial = _shifts(observed, {name for name, flag in informative.items() if flag}, len(history))
+        shift_spread = max(shift_spread, float(np.std(trial, ddof=1)))
         zero = [0.0] * len(history)
         for name, runs in observed.items():
             raw[name] = raw.get(name, 0.0) + _spread_estimate(runs, zero)[0]
             net[name] = net.get(name, 0.0) + _spread_estimate(runs, trial)[0]
             informative_all[name] = informative_all.get(name, True) and informative[name]
+    if shift_spread < STEADY_SHIFT_SPREAD and sum(informative_all.values()) >= MIN_ENDPOINTS_FOR_SHIFT:
+        return {name for name in raw if name != AGGREGATED}  # a steady baseline: all follow the machine
     movers = {name for name in raw if net[name] <= MOVER_MARGIN * raw[name] and raw[name] > 0}
     informative_movers = {name for name in movers if informative_all.get(name)}
     if len(informative_movers) < MIN_ENDPOINTS_FOR_SHIFT:
