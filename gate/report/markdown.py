@@ -75,7 +75,9 @@ def text(value: object) -> str:
         else:
             cut = re.match(r"\d*", escaped).end() or 0
             escaped = escaped[:cut] + "\\" + escaped[cut:]
-    return escaped
+    # nothing visible (empty, or only spaces): a word joiner keeps the line from being blank, so a
+    # quote or a list item keeps its paragraph and the summary's structure does not depend on the text
+    return escaped or WORD_JOINER
 
 
 def code(value: object, table: bool = False) -> str:
