@@ -65,6 +65,8 @@ class Run:
     errors_known: bool
     # distributed runs: workers whose final report never reached the master (their last requests are missing)
     workers_unreported: int = 0
+    # the load generator's CPU over the run, percent of one core (metrics.json's generator; older runs lack it)
+    generator_cpu_pct: float | None = None
 
     @property
     def total_requests(self) -> int:
@@ -165,6 +167,15 @@ def _parse_metrics(metrics: object, path: Path) -> dict:
         if reported > count:
             raise Unjudgeable(f"{path}: workers.final_reports ({reported}) exceeds workers.count ({count})")
         workers_unreported = count - reported
+    generator_cpu_pct = None
+    if "generator" in metrics:  # the generator's own CPU: is the server, not the generator, the bottleneck?
+        generator = fields.as_mapping(metrics.get("generator"), f"{path}: generator")
+        fields.require_keys(generator, ("cpu_s", "wall_s"), f"{path}: generator")
+        cpu_s = fields.as_number(generator.get("cpu_s"), f"{path}: generator.cpu_s")
+        wall_s = fields.as_number(generator.get("wall_s"), f"{path}: generator.wall_s")
+        if cpu_s < 0 or wall_s <= 0:
+            raise Unjudgeable(f"{path}: generator.cpu_s must be 0 or more and generator.wall_s positive")
+        generator_cpu_pct = cpu_s / wall_s * 100.0
     started = fields.as_timestamp(metrics.get("started_at"), f"{path}: started_at")
     stopped = fields.as_timestamp(metrics.get("stopped_at"), f"{path}: stopped_at")
     duration_s = (stopped - started).total_seconds()
@@ -204,6 +215,7 @@ def _parse_metrics(metrics: object, path: Path) -> dict:
         "cpu_warning": cpu_warning,
         "counters": counters,
         "workers_unreported": workers_unreported,
+        "generator_cpu_pct": generator_cpu_pct,
         "fingerprint": fingerprint,
         "_started": started.timestamp(),
         "_stopped": stopped.timestamp(),

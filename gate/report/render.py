@@ -71,6 +71,8 @@ def _headline(verdict: dict) -> str:
     if run:
         facts.append(f"run {markdown.code(run['path'])}: {markdown.text(run['total_requests'])} requests, "
                      f"{markdown.text(run['total_failures'])} failures in {run['duration_s']:.0f} s")
+        if isinstance(run.get("generator_cpu_pct"), int | float):
+            facts.append(f"load generator at {run['generator_cpu_pct']:.0f}% of a core")
     if baseline.get("runs"):
         provenance = baseline.get("provenance", {})
         facts.append(f"baseline: {markdown.text(baseline['runs'])} runs recorded "
