@@ -1,7 +1,7 @@
 """END TO END: action.yml run by the harness as a runner would, against the real reference stack.
 
 Three runs of the real action on one pull request (a fake GitHub API takes the comments):
-  A. no baseline yet           -> the run cannot be judged (exit 2), the step fails;
+  A. no baseline yet (compare: baseline, the default) -> cannot be judged (exit 2), the step fails;
   B. a policy no run can meet  -> a real gate failure (exit 1), the step fails;
   C. a baseline recorded from A and a lenient policy -> pass.
 Each time the summary, the comment, the upload and the stop steps must still run, and no stack
@@ -322,9 +322,48 @@ def test_compare_none_judges_a_run_no_baseline_describes_on_its_absolute_limits(
     assert verdict["comparison"] == "none" and verdict["baseline"] is None
 
 
+def test_compare_auto_gives_a_first_pull_request_without_a_baseline_a_verdict_on_its_limits(quick_runner, github):
+    """A new adopter's first pull request: the baseline it names is not recorded yet. compare: auto judges
+    the absolute limits and the run's validity, green, and every place the verdict shows says that no
+    comparison was made, where no baseline was found and how to record one (with compare: baseline
+    the same run is exit 2, run A above)."""
+    run = quick_runner.run({**SHORT, "port": str(free_port()), "compare": "auto",
+                            "baseline": "perf/baselines/smoke.json"})
+    assert not run.failed, run.log[-4000:]
+    assert run.outputs["verdict"] == "pass" and run.outputs["exit-code"] == "0"
+    assert run.outputs["comparison"] == "none"
+    missing = quick_runner.workspace / "perf" / "baselines" / "smoke.json"
+    headline, _, reason = run.summary.splitlines()[1:4]
+    assert ": PASS: " in headline and headline.endswith(" (no baseline comparison)"), headline
+    assert reason.startswith(f"> no baseline comparison (no baseline yet at {missing}): absolute limits only, "
+                             "relative checks skipped; record one")
+    assert "python -m gate record --profile smoke" in reason
+    assert "::warning title=perf gate: no baseline comparison::no baseline file at perf/baselines/smoke.json" \
+        in run.step("run").log
+    [comment] = [c for c in github.comments if "voiceassist-perf-gate:smoke" in c["body"]]
+    assert f"no baseline yet at {missing}" in comment["body"]
+    verdict = json.loads((Path(run.outputs["results"]) / "verdict.json").read_text())
+    assert verdict["comparison"] == "none" and verdict["baseline"] is None
+
+
+def test_compare_auto_cannot_judge_against_a_baseline_file_that_is_there_but_corrupt(quick_runner):
+    """Only a missing file is skipped: a broken baseline never turns the check green."""
+    corrupt = quick_runner.workspace / "perf" / "smoke.json"
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_text('{"schema": 1, "profile": "smoke", "runs": [')
+    run = quick_runner.run({**SHORT, "port": str(free_port()), "compare": "auto", "baseline": "perf/smoke.json",
+                            "comment": "off"}, pull_request=None)
+    assert run.failed and run.outputs["verdict"] == "invalid" and run.outputs["exit-code"] == "2"
+    assert run.outputs["comparison"] == "baseline"
+    assert "::error::perf gate: this run cannot be judged" in run.step("run").log
+    assert "not valid JSON" in run.summary and "no baseline yet" not in run.summary
+    assert "::warning title=perf gate: no baseline comparison" not in run.step("run").log
+
+
 def test_a_wrong_compare_value_stops_the_action_before_it_starts_anything(quick_runner):
     run = quick_runner.run({**SHORT, "compare": "base"}, pull_request=None)
-    assert run.failed and "::error::perf gate: compare must be baseline or none, not 'base'" in run.step("setup").log
+    assert run.failed and "::error::perf gate: compare must be baseline, auto or none, not 'base'" in \
+        run.step("setup").log
     assert [step.name for step in run.steps if step.outcome != "skipped"] == [run.steps[0].name,
                                                                               "Write the job summary"]
 
