@@ -44,8 +44,8 @@ def test_the_nightly_history_job_appends_each_night_to_the_history_branch(tmp_pa
             WORKFLOWS / "nightly-soak.yml", "history", workspace=workspace, runner_temp=tmp_path / f"tmp-{night}",
             github={"event_name": "schedule", "repository": "octo/voiceassist", "token": "t0ken",
                     "server_url": f"file://{tmp_path / 'remotes'}"},
-            needs={"soak": {"result": "success", "outputs": {"night": night, "compare": "baseline",
-                                                             "verdict": "pass"}}},
+            needs={"soak": {"result": "success", "outputs": {"night": night, "compare": "auto",
+                                                             "comparison": "baseline", "verdict": "pass"}}},
             env={"GITHUB_SHA": night.replace("-", "") * 5},  # another commit each night
             stubs={"actions/download-artifact@": download}, step_timeout_s=300)
         assert not job.skipped
@@ -75,12 +75,13 @@ def dispatched_job(tmp_path: Path, workflow: str, job_id: str, inputs: dict) -> 
 
 
 @pytest.mark.parametrize(("inputs", "compare"), [
-    ({"profile": "stress", "users": "", "run-time": "", "fail-on": "regression"}, "baseline"),
+    ({"profile": "stress", "users": "", "run-time": "", "fail-on": "regression"}, "auto"),
     ({"profile": "stress", "users": "50", "run-time": "", "fail-on": "regression"}, "none"),
     ({"profile": "spike", "users": "", "run-time": "2m", "fail-on": "never"}, "none"),
 ], ids=["as-recorded", "users", "run-time"])
 def test_a_stress_or_spike_override_is_judged_without_the_baseline_and_says_so(tmp_path, inputs, compare):
-    """users or run-time change the fingerprint: against the baseline such a run could only be exit 2."""
+    """users or run-time change the fingerprint: against the baseline such a run could only be exit 2. As
+    recorded: auto, the baseline once baseline-refresh.yml has recorded it, the limits only before."""
     job, [gate] = dispatched_job(tmp_path, "stress-spike.yml", "load", inputs)
     assert gate["compare"] == compare and gate["profile"] == inputs["profile"]
     summary = job.step("compare").summary
@@ -90,7 +91,7 @@ def test_a_stress_or_spike_override_is_judged_without_the_baseline_and_says_so(t
         assert summary == ""
 
 
-@pytest.mark.parametrize(("inputs", "compare"), [({}, "baseline"), ({"scale": "1"}, "baseline"),
+@pytest.mark.parametrize(("inputs", "compare"), [({}, "auto"), ({"scale": "1"}, "auto"),
                                                  ({"scale": "0.25"}, "none")],
                          ids=["scheduled", "dispatched-at-scale-1", "dispatched-scaled"])
 def test_a_scaled_nightly_soak_is_judged_without_the_baseline_and_says_so(tmp_path, inputs, compare):
@@ -102,11 +103,13 @@ def test_a_scaled_nightly_soak_is_judged_without_the_baseline_and_says_so(tmp_pa
 
 
 @pytest.mark.parametrize(("result", "outputs"), [
-    ("failure", {"compare": "baseline", "verdict": "invalid"}),  # fail-on: invalid fails the soak job
-    ("failure", {"compare": "baseline", "verdict": ""}),  # the action stopped before a verdict
-    ("success", {"compare": "none", "verdict": "pass"}),  # a scaled soak, judged on its limits only
-    ("success", {"compare": "none", "verdict": "regression"}),
-    ("cancelled", {"compare": "baseline", "verdict": "pass"}),
+    ("failure", {"compare": "auto", "comparison": "baseline", "verdict": "invalid"}),  # fail-on: invalid fails it
+    ("failure", {"compare": "auto", "comparison": "", "verdict": ""}),  # the action stopped before a verdict
+    ("success", {"compare": "none", "comparison": "none", "verdict": "pass"}),  # a scaled soak, limits only
+    ("success", {"compare": "none", "comparison": "none", "verdict": "regression"}),
+    ("success", {"compare": "auto", "comparison": "none", "verdict": "pass"}),  # no baseline recorded yet
+    ("success", {"compare": "auto", "comparison": "none", "verdict": "regression"}),
+    ("cancelled", {"compare": "auto", "comparison": "baseline", "verdict": "pass"}),
 ])
 def test_the_nightly_history_never_records_an_invalid_or_overridden_night(tmp_path, result, outputs):
     """The job's condition alone: a skipped job appends nothing and opens no change-point issue."""
@@ -119,6 +122,20 @@ def test_the_nightly_history_never_records_an_invalid_or_overridden_night(tmp_pa
 @pytest.mark.parametrize("verdict", ["pass", "regression"])
 def test_a_judged_night_at_full_scale_is_recorded(verdict):
     condition = yaml.safe_load((WORKFLOWS / "nightly-soak.yml").read_text())["jobs"]["history"]["if"]
-    needs = {"soak": {"result": "success", "outputs": {"night": "2026-11-27", "compare": "baseline",
-                                                       "verdict": verdict}}}
+    needs = {"soak": {"result": "success", "outputs": {"night": "2026-11-27", "compare": "auto",
+                                                       "comparison": "baseline", "verdict": verdict}}}
     assert harness.condition_holds(condition, {"needs": needs}, failed=False)
+
+
+
+def test_the_pull_request_gate_compares_with_the_baseline_once_there_is_one_and_is_not_red_before(tmp_path):
+    """A repository's first pull requests come before baselines/github/smoke.json is recorded and merged:
+    compare: auto judges their limits (green unless one breaks) instead of 'cannot judge' (red)."""
+    gates = []
+    job = harness.run_job(WORKFLOWS / "perf-gate.yml", "smoke", workspace=tmp_path / "ws",
+                          runner_temp=tmp_path / "tmp", github={"event_name": "pull_request"},
+                          stubs={"./": lambda step: gates.append(step.with_), "actions/": lambda step: None})
+    assert not job.failed, job.log
+    [gate] = gates
+    assert gate["compare"] == "auto" and gate["baseline"] == "baselines/github/smoke.json"
+    assert gate["profile"] == "smoke" and gate["fail-on"] == "regression"
