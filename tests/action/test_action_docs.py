@@ -59,6 +59,7 @@ def test_the_adoption_workflow_is_a_valid_workflow_using_the_published_action(tm
     gate = next(step for step in steps if str(step.get("uses", "")).startswith("OWNER/REPO@"))
     assert set(gate["with"]) <= set(ACTION["inputs"]), "the example uses inputs the action does not have"
     assert workflow["jobs"]["smoke"]["permissions"]["pull-requests"] == "write"
+    assert gate["with"]["compare"] == "auto", "a new repository's first pull request has no baseline yet (step 5)"
 
 
 def test_the_example_comment_is_a_real_summary_quoted_in_the_guide():
