@@ -12,7 +12,7 @@ import numpy as np
 from scipy import special
 
 from gate.judge import distribution
-from gate.judge.distribution import SHIFT_QUANTILES, ShiftTest
+from gate.judge.distribution import SHIFT_STATISTICS, ShiftTest
 from gate.judge.noise import LOG_METRICS, MetricNoise, endpoints_that_move_together, metric_noise, observe
 from gate.judge.statistics import (
     adjust_p_values,
@@ -62,7 +62,7 @@ class MetricComparison:
     # the distribution test only (metric "distribution"): value, baseline and change are those of the
     # decisive quantile; the shift function holds every quantile
     state: str | None = None  # same | different | unresolved
-    quantile: str | None = None  # the decisive quantile: median, p75, p90, p95
+    quantile: str | None = None  # the statistic its figures are of: trimmed mean, p90, p95
     interval_pct: list[float] | None = None  # the decisive quantile's change, each bound one-sided at alpha
     reason: str | None = None  # for unresolved: what is open and what would resolve it
     shift_function: list[dict] = field(default_factory=list)
@@ -141,7 +141,7 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
     history = [(with_aggregate(b.endpoints), b.duration_s) for b in baseline or []]
     movers = endpoints_that_move_together(history, statistics)
     noise = {metric: metric_noise(metric, history, current, run.duration_s, statistics, movers)
-             for metric in dict.fromkeys((*LOG_METRICS, *SHIFT_QUANTILES))}
+             for metric in dict.fromkeys((*LOG_METRICS, *SHIFT_STATISTICS))}
     names = sorted(set(current) | {name for records, _ in history for name in records}, key=_endpoint_order)
     endpoints: list[EndpointComparison] = []
     findings: list[Finding] = []

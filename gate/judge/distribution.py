@@ -1,11 +1,12 @@
 """The distribution test: did an endpoint's whole response-time distribution move against its baseline?
 
-A shift function over the median, the upper quartile, p90 and p95 (Wilcox's quantile shift, on the
-histogram), each quantile under the noise model of noise.py: the between-run spread measured over the
-baseline's runs (the run, not the request, is the unit), net of the run-wide shift, plus the within-run
-sampling variance of the quantile. A shift of the whole distribution shows at the median, where it is
-measured best; a tail-only or bimodal regression shows at p90 and p95, where a test of the median alone
-is blind. Per endpoint, three outcomes, as in Chromium Pinpoint:
+A shift function over the trimmed mean of log response time, the upper quartile, p90 and p95 (after
+Wilcox's quantile shift, on the histogram), each under the noise model of noise.py: the between-run
+spread measured over the baseline's runs (the run, not the request, is the unit), net of the run-wide
+shift, plus the within-run sampling variance of the statistic. A shift of the whole distribution shows
+at the trimmed mean, where it is measured best (on whole-millisecond buckets far better than by the
+median); a tail-only or bimodal regression shows at p90 and p95, where a test of the centre alone is
+blind. Per endpoint, three outcomes, as in Chromium Pinpoint:
 
 - DIFFERENT: some quantile moved beyond the policy's bar (percentage and floor) and the move is
   significant: Bonferroni over the endpoint's quantiles, then Holm across the run's endpoints;
@@ -24,11 +25,12 @@ from dataclasses import dataclass
 
 from scipy import special
 
-from gate.judge.noise import QUANTILES, MetricNoise, observe
+from gate.judge.noise import TRIMMED_MEAN, MetricNoise, observe
 from gate.read.run import EndpointRecord
 
-# The quantiles of the shift function, by the name their noise model goes by (see noise.QUANTILES).
-SHIFT_QUANTILES = ("p50", "q75", "q90", "p95")
+# The statistics of the shift function, by the name their noise model goes by (see noise.observe), and
+# the name a reader is shown.
+SHIFT_STATISTICS = {TRIMMED_MEAN: "trimmed mean", "q90": "p90", "p95": "p95"}
 SAME, DIFFERENT, UNRESOLVED = "same", "different", "unresolved"
 # More requests than this many times the run's are not offered as the way to resolve an endpoint.
 MOST_REQUESTS_FACTOR = 20
@@ -36,11 +38,11 @@ MOST_REQUESTS_FACTOR = 20
 
 @dataclass(frozen=True)
 class QuantileShift:
-    """One quantile of one endpoint: this run against what the baseline predicts for it."""
+    """One statistic (a quantile or the trimmed mean) of one endpoint: this run against what the baseline
+    predicts for it."""
 
     name: str
-    quantile: float
-    value: float  # this run's quantile, interpolated within Locust's buckets (ms)
+    value: float  # this run's figure (ms): a quantile interpolated within Locust's buckets, or the trimmed mean
     baseline: float  # the baseline runs' (geometric mean, net of their run-wide shifts; ms)
     expected: float  # the baseline's, moved by the run-wide shift when the endpoint follows it (ms)
     deviation: float  # log(value / expected)
@@ -89,7 +91,7 @@ def shift_function(endpoint: str, record: EndpointRecord, duration_s: float, noi
     """The endpoint's shift function against its baseline, or None when a quantile has no noise model
     (not in the baseline, or no requests)."""
     shifts = []
-    for name in SHIFT_QUANTILES:
+    for name in SHIFT_STATISTICS:
         noise = noises.get(name)
         observation = observe(name, record, duration_s)
         model = noise.deviation(endpoint, observation) if noise and observation else None
@@ -100,7 +102,7 @@ def shift_function(endpoint: str, record: EndpointRecord, duration_s: float, noi
         baseline = math.exp(noise.endpoints[endpoint].centre)
         within = min(observation.variance, variance)
         shifts.append(QuantileShift(
-            name=name, quantile=QUANTILES[name], value=math.exp(observation.log), baseline=baseline,
+            name=name, value=math.exp(observation.log), baseline=baseline,
             expected=expected,
             deviation=deviation, between=variance - within, within=within, dof=dof,
             bar=max(expected * pct / 100.0, floor_ms)))
@@ -174,4 +176,4 @@ def unresolved_reason(test: ShiftTest, alpha: float, alpha_per_test: float, num_
 
 
 def label(shift: QuantileShift) -> str:
-    return "median" if shift.quantile == 0.5 else f"p{round(shift.quantile * 100)}"
+    return SHIFT_STATISTICS[shift.name]

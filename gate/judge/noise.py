@@ -23,6 +23,7 @@ from gate.judge.statistics import (
     pooled_spread,
     shrunk_spread,
     throughput_log_variance,
+    trimmed_log_mean,
 )
 from gate.read.histogram import continuous_percentile, log_ms
 from gate.read.policy import LATENCY_METRICS, Statistics
@@ -31,6 +32,8 @@ from gate.read.run import AGGREGATED, EndpointRecord
 LOG_METRICS = (*LATENCY_METRICS, "throughput")
 # Every quantile with a noise model: the policy's percentiles and the distribution test's own.
 QUANTILES = {**LATENCY_METRICS, "q75": 0.75, "q90": 0.90}
+# The trimmed mean of log response time (statistics.trimmed_log_mean) has a noise model too.
+TRIMMED_MEAN = "tmean"
 # Fewer endpoints than this: no run-wide shift is estimated (a median of two is not robust).
 MIN_ENDPOINTS_FOR_SHIFT = 3
 # Only endpoints with at least this many requests in a run inform the run-wide shift and the pooled
@@ -93,6 +96,8 @@ class MetricNoise:
 
 
 def observe(metric: str, record: EndpointRecord, duration_s: float) -> Observation | None:
+    if metric == TRIMMED_MEAN:
+        return Observation(*trimmed_log_mean(record.histogram)) if record.histogram.total else None
     if metric in QUANTILES:
         if record.histogram.total == 0:
             return None

@@ -183,7 +183,7 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
         "_Every endpoint passes._"
     if hidden:
         text += f"\n\n_{hidden} endpoints that pass are not listed to fit a comment; see verdict.json._"
-    text += ("\n\n_vs baseline_: the whole response-time distribution (median, p75, p90, p95) against the "
+    text += ("\n\n_vs baseline_: the whole response-time distribution (trimmed mean, p90, p95) against the "
              "baseline's. **SAME**: a regression of the policy's size is excluded; **DIFFERENT**: it moved beyond "
              "the policy's bar, significantly (✱ a regression); **UNRESOLVED**: neither, see below. _change_: at "
              "the quantile shown, net of the run-wide shift, with its interval. _detectable_: the smallest "
@@ -313,7 +313,7 @@ def _method_section(verdict: dict) -> str:
         (f"- Policy {markdown.code(policy['path'])}; false-alarm rate {policy['false_alarm_rate']:g} per run "
          f"across {markdown.text(tests.get('fail', 0))} failing and {markdown.text(tests.get('warn', 0))} "
          f"warning comparisons ({markdown.text(policy['correction'])} correction)."),
-        ("- Each endpoint's response-time distribution (median, p75, p90, p95) is compared with the baseline's: "
+        ("- Each endpoint's response-time distribution (trimmed mean, p90, p95) is compared with the baseline's: "
          "a regression is flagged only when a quantile moved beyond the policy's percentage and floor **and** "
          "the move is significant given the within-run sampling spread (from the histograms) and the "
          "between-run spread (from the baseline's runs: the run, not the request, is the unit); SAME when the "

@@ -24,7 +24,7 @@ def test_a_doubled_p95_fails_as_a_regression_of_that_endpoint(check):
     failing = [f for f in verdict["findings"] if f["severity"] == "fail"]
     assert [(f["kind"], f["endpoint"], f["metric"]) for f in failing] == [
         ("regression", "GET /api/auth/me", "distribution")]
-    assert "GET /api/auth/me distribution (median) regressed" in done.stdout
+    assert "GET /api/auth/me distribution (trimmed mean) regressed" in done.stdout
 
 
 def test_absolute_limits_fail_the_run(check):

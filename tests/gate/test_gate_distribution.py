@@ -1,6 +1,6 @@
 """The distribution test on synthetic runs with known answers: an unchanged endpoint is SAME, a shift of
-the whole distribution, a tail-only regression and a second, slow mode are DIFFERENT (the last two where
-a test of the median alone is blind), and a run that cannot tell is UNRESOLVED with its reason."""
+the whole distribution, a tail-only regression and a second, slow mode are DIFFERENT (a tail-only one
+where a test of the centre alone is blind), and a run that cannot tell is UNRESOLVED with its reason."""
 
 from __future__ import annotations
 
@@ -52,22 +52,24 @@ def test_an_unchanged_endpoint_is_same_and_nothing_fails(tmp_path, baseline, see
     assert not [f for f in comparison.findings if f.severity == "fail"]
 
 
-def test_a_whole_distribution_30_percent_slower_is_different_at_the_median(tmp_path, baseline):
+def test_a_whole_distribution_30_percent_slower_is_different_at_its_centre(tmp_path, baseline):
     slower = shape(600).endpoints[TARGET].median_ms * 1.3
     run = read_run(write_run(tmp_path / "run", _with_median(shape(600), slower), seed=7))
     comparison = compare(run, baseline, load_policy(POLICY, "smoke"))
     result = next(e for e in comparison.endpoints if e.endpoint == TARGET).metrics["distribution"]
     assert result.state == distribution.DIFFERENT and result.outcome == "regression"
+    assert result.quantile == "trimmed mean"
     assert result.interval_pct[0] > 10 and result.interval_pct[1] > 30 > result.interval_pct[0]
     assert result.detectable_pct < 30
     assert [(f.endpoint, f.metric) for f in comparison.findings if f.severity == "fail"] == [(TARGET, "distribution")]
 
 
 def test_a_tail_only_regression_is_different_where_the_median_is_blind(tmp_path, baseline):
-    # the slowest 10% of requests take twice as long; the median does not move
+    # the slowest 10% of requests take twice as long; the median does not move, nor does the trimmed mean
+    # much (it keeps a tenth of each end out)
     result, comparison = judged(tmp_path, baseline, tail_share=0.10, tail_factor=2.0)
-    median = next(q for q in result.shift_function if q["quantile"] == "median")
-    assert abs(median["change_pct"]) < 5
+    centre = next(q for q in result.shift_function if q["quantile"] == "trimmed mean")
+    assert abs(centre["change_pct"]) < 8
     assert result.state == distribution.DIFFERENT and result.quantile in ("p90", "p95")
     assert (TARGET, "distribution") in [(f.endpoint, f.metric) for f in comparison.findings if f.severity == "fail"]
 
@@ -75,7 +77,7 @@ def test_a_tail_only_regression_is_different_where_the_median_is_blind(tmp_path,
 def test_a_second_slow_mode_is_different(tmp_path, baseline):
     # a fifth of the requests (a cache that stopped hitting, say) take three times as long
     result, comparison = judged(tmp_path, baseline, mode_share=0.2, mode_factor=3.0)
-    assert result.state == distribution.DIFFERENT and result.quantile in ("p75", "p90", "p95")
+    assert result.state == distribution.DIFFERENT and result.quantile in ("trimmed mean", "p90", "p95")
     assert (TARGET, "distribution") in [(f.endpoint, f.metric) for f in comparison.findings if f.severity == "fail"]
 
 
