@@ -188,6 +188,12 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
              "the policy's bar, significantly (✱ a regression); **UNRESOLVED**: neither, see below. _change_: at "
              "the quantile shown, net of the run-wide shift, with its interval. _detectable_: the smallest "
              "slowdown this run could have flagged, given the policy's percentage and floor and the measured noise.")
+    blind = [e["endpoint"] for e in verdict["endpoints"] if verdict.get("comparison") == "baseline"
+             and e["endpoint"] != "Aggregated" and e["status"] != "unjudgeable" and e.get("metrics")
+             and "distribution" not in e["metrics"]]
+    if blind:
+        text += ("\n\n**Not compared with the baseline** (the policy's `relative: off`, or not in the baseline): "
+                 + ", ".join(markdown.code(name) for name in blind) + ". Only their absolute limits apply.")
     if unresolved:
         text += "\n\n**UNRESOLVED**:\n" + "\n".join(
             f"- {markdown.code(name)}: {markdown.text(reason or 'no reason recorded')}" for name, reason in unresolved)

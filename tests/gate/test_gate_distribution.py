@@ -10,8 +10,11 @@ from conftest import POLICY
 from benchmarks.synthetic import EndpointShape, RunShape, write_run
 from gate.judge import distribution
 from gate.judge.compare import compare
+from gate.judge.pipeline import judge
+from gate.read.baseline import record_baseline, write_baseline
 from gate.read.policy import load_policy
 from gate.read.run import read_run
+from gate.report.render import render_summary
 
 TARGET = "GET /api/auth/me"
 # enough endpoints of enough requests that the run-wide shift and the pooled spread are measured
@@ -131,3 +134,23 @@ def test_unresolved_fails_the_run_where_the_policy_requires_the_endpoint(tmp_pat
 def _with_median(run_shape: RunShape, median_ms: float) -> RunShape:
     run_shape.endpoints[TARGET].median_ms = median_ms
     return run_shape
+
+
+def test_the_summary_shows_each_endpoints_outcome_and_explains_unresolved_in_one_line(tmp_path, wide_baseline):
+    baseline_file = tmp_path / "baseline.json"
+    write_baseline(record_baseline(wide_baseline, "smoke", commit="fixture"), baseline_file)
+    run_shape = shape(300, sigma=0.5)
+    run_shape.endpoints[TARGET].requests = 70  # unresolved, as above
+    run_shape.endpoints["GET /metrics"].median_ms *= 1.5  # different
+    folder = write_run(tmp_path / "run", run_shape, seed=7)
+    verdict = judge(str(folder), "smoke", str(baseline_file), str(POLICY))
+    summary = render_summary(verdict)
+    table = summary.split("### Endpoints")[1].split("_vs baseline_")[0]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| `")}
+    assert "UNRESOLVED" in rows[f"`{TARGET}`"] and "DIFFERENT ✱" in rows["`GET /metrics`"]
+    states = {row.split("|")[6].strip() for row in rows.values()}
+    assert "SAME" in states and states <= {"SAME", "DIFFERENT", "DIFFERENT ✱", "UNRESOLVED", "–"}
+    explained = [line for line in summary.splitlines() if line.startswith(f"- `{TARGET}`: ")]
+    assert len(explained) == 1 and "would resolve it" in explained[0]
+    assert "**Not compared with the baseline**" in summary and "`GET /health`" in summary.split(
+        "**Not compared with the baseline**")[1].split("\n")[0]
