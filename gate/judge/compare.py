@@ -363,7 +363,7 @@ def _distribution_test(comparison: EndpointComparison, record: EndpointRecord, d
                         shift=test, unresolved=metric_policy.unresolved)
 
 
-def _show_quantile(result: MetricComparison, shift: distribution.QuantileShift) -> None:
+def _show_quantile(result: MetricComparison, shift: distribution.StatisticShift) -> None:
     """The distribution test's figures are those of one quantile of its shift function."""
     result.quantile = distribution.label(shift)
     result.value, result.baseline, result.expected = shift.value, shift.baseline, shift.expected

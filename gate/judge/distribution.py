@@ -1,18 +1,18 @@
 """The distribution test: did an endpoint's whole response-time distribution move against its baseline?
 
-A shift function over the trimmed mean of log response time, the upper quartile, p90 and p95 (after
-Wilcox's quantile shift, on the histogram), each under the noise model of noise.py: the between-run
+A shift function over the trimmed mean of log response time, p90 and p95 (after Wilcox's quantile
+shift, on the histogram), each under the noise model of noise.py: the between-run
 spread measured over the baseline's runs (the run, not the request, is the unit), net of the run-wide
 shift, plus the within-run sampling variance of the statistic. A shift of the whole distribution shows
 at the trimmed mean, where it is measured best (on whole-millisecond buckets far better than by the
 median); a tail-only or bimodal regression shows at p90 and p95, where a test of the centre alone is
 blind. Per endpoint, three outcomes, as in Chromium Pinpoint:
 
-- DIFFERENT: some quantile moved beyond the policy's bar (percentage and floor) and the move is
-  significant: Bonferroni over the endpoint's quantiles, then Holm across the run's endpoints;
-- SAME: at every quantile the upper confidence bound of the change is below the bar, so a regression
+- DIFFERENT: some statistic moved beyond the policy's bar (percentage and floor) and the move is
+  significant: Bonferroni over the endpoint's statistics, then Holm across the run's endpoints;
+- SAME: for every statistic the upper confidence bound of the change is below the bar, so a regression
   of the policy's size is excluded (an intersection-union test: each bound at the false-alarm rate);
-- UNRESOLVED: neither. The reason says which quantile stays open and what would resolve it: more
+- UNRESOLVED: neither. The reason says which statistic stays open and what would resolve it: more
   requests (this run's sampling error) or a baseline of more runs (its spread and sampling error).
 
 Plain functions over plain data.
@@ -37,7 +37,7 @@ MOST_REQUESTS_FACTOR = 20
 
 
 @dataclass(frozen=True)
-class QuantileShift:
+class StatisticShift:
     """One statistic (a quantile or the trimmed mean) of one endpoint: this run against what the baseline
     predicts for it."""
 
@@ -80,10 +80,10 @@ class QuantileShift:
 class ShiftTest:
     """The distribution test of one endpoint before the correction across endpoints."""
 
-    shifts: tuple[QuantileShift, ...]
+    shifts: tuple[StatisticShift, ...]
     p_worse: float  # Bonferroni over the quantiles that moved beyond their bar (1 when none did)
     p_better: float
-    decisive: QuantileShift  # the quantile of the smallest p-value (a regression first, then an improvement)
+    decisive: StatisticShift  # the quantile of the smallest p-value (a regression first, then an improvement)
 
 
 def shift_function(endpoint: str, record: EndpointRecord, duration_s: float, noises: dict[str, MetricNoise],
@@ -101,7 +101,7 @@ def shift_function(endpoint: str, record: EndpointRecord, duration_s: float, noi
         expected = noise.expected(endpoint)
         baseline = math.exp(noise.endpoints[endpoint].centre)
         within = min(observation.variance, variance)
-        shifts.append(QuantileShift(
+        shifts.append(StatisticShift(
             name=name, value=math.exp(observation.log), baseline=baseline,
             expected=expected,
             deviation=deviation, between=variance - within, within=within, dof=dof,
@@ -109,7 +109,7 @@ def shift_function(endpoint: str, record: EndpointRecord, duration_s: float, noi
     return _combine(tuple(shifts))
 
 
-def _combine(shifts: tuple[QuantileShift, ...]) -> ShiftTest:
+def _combine(shifts: tuple[StatisticShift, ...]) -> ShiftTest:
     """Bonferroni over the quantiles: the endpoint's p-value is the number of quantiles times the
     smallest p-value among those that moved beyond their bar. Restricting to those only removes
     candidates, so an unchanged endpoint still flags at most at the nominal rate."""
@@ -118,7 +118,7 @@ def _combine(shifts: tuple[QuantileShift, ...]) -> ShiftTest:
     better = [s for s in shifts if -s.deviation > s.bar_log]
     p_worse = min((count * s.p_worse() for s in worse), default=1.0)
     p_better = min((count * s.p_better() for s in better), default=1.0)
-    decisive = min(worse, key=QuantileShift.p_worse) if worse else min(shifts, key=QuantileShift.p_better)
+    decisive = min(worse, key=StatisticShift.p_worse) if worse else min(shifts, key=StatisticShift.p_better)
     return ShiftTest(shifts, min(p_worse, 1.0), min(p_better, 1.0), decisive)
 
 
@@ -138,7 +138,7 @@ def state(test: ShiftTest, regressed: bool, improved: bool, alpha: float) -> str
     return SAME if same(test, alpha) else UNRESOLVED
 
 
-def nearest_to_bar(test: ShiftTest, alpha: float) -> QuantileShift:
+def nearest_to_bar(test: ShiftTest, alpha: float) -> StatisticShift:
     """The quantile whose upper bound comes closest to (or furthest past) its bar: the one that decides
     between SAME and UNRESOLVED, and the one a reader is shown for either."""
     return max(test.shifts, key=lambda s: s.deviation + _t(s.dof, alpha) * s.standard_error - s.bar_log)
@@ -175,5 +175,5 @@ def unresolved_reason(test: ShiftTest, alpha: float, alpha_per_test: float, num_
     return text + f": about {math.ceil(factor * num_requests)} requests ({num_requests} now) would resolve it"
 
 
-def label(shift: QuantileShift) -> str:
+def label(shift: StatisticShift) -> str:
     return SHIFT_STATISTICS[shift.name]
