@@ -142,6 +142,7 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
     movers = endpoints_that_move_together(history, statistics)
     noise = {metric: metric_noise(metric, history, current, run.duration_s, statistics, movers)
              for metric in dict.fromkeys((*LOG_METRICS, *SHIFT_STATISTICS))}
+    contention = distribution.contention_variance(noise, statistics.shift_spread) if history else 0.0
     names = sorted(set(current) | {name for records, _ in history for name in records}, key=_endpoint_order)
     endpoints: list[EndpointComparison] = []
     findings: list[Finding] = []
@@ -171,7 +172,7 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
         for metric in METRICS:
             metric_policy = endpoint_policy.metrics.get(metric, MetricPolicy(metric=metric, severity="warn"))
             if metric == DISTRIBUTION:
-                test = _distribution_test(comparison, record, run.duration_s, noise, metric_policy) \
+                test = _distribution_test(comparison, record, run.duration_s, noise, metric_policy, contention) \
                     if past and metric_policy.relative else None
                 if test is not None:
                     test.result.severity = "warn" if endpoint_policy.quarantined else metric_policy.severity
@@ -344,11 +345,12 @@ def _relative_test(comparison: EndpointComparison, result: MetricComparison, met
 
 
 def _distribution_test(comparison: EndpointComparison, record: EndpointRecord, duration_s: float,
-                       noise: dict[str, MetricNoise], metric_policy: MetricPolicy) -> _PendingTest | None:
-    """The shift function of one endpoint as a pending test; its decisive quantile stands for it."""
+                       noise: dict[str, MetricNoise], metric_policy: MetricPolicy,
+                       contention: float) -> _PendingTest | None:
+    """The shift function of one endpoint as a pending test; its decisive statistic stands for it."""
     name = comparison.endpoint
     test = distribution.shift_function(name, record, duration_s, noise, metric_policy.relative_pct,
-                                       metric_policy.relative_floor)
+                                       metric_policy.relative_floor, contention)
     if test is None:
         return None
     decisive = test.decisive

@@ -46,14 +46,15 @@ class StatisticShift:
     baseline: float  # the baseline runs' (geometric mean, net of their run-wide shifts; ms)
     expected: float  # the baseline's, moved by the run-wide shift when the endpoint follows it (ms)
     deviation: float  # log(value / expected)
-    between: float  # the run-to-run part of the deviation's variance (log scale)
-    within: float  # this run's sampling variance of the quantile (log scale)
+    between: float  # the baseline's part of the deviation's variance: its runs' spread and sampling (log scale)
+    within: float  # this run's sampling variance of the statistic (log scale)
     dof: float
-    bar: float  # the practical bar at this quantile (ms): the policy's percentage, at least its floor
+    bar: float  # the practical bar at this statistic (ms): the policy's percentage, at least its floor
+    contention: float = 0.0  # the spread a busy machine adds, in proportion to the run-wide shift (log scale)
 
     @property
     def standard_error(self) -> float:
-        return math.sqrt(self.between + self.within)
+        return math.sqrt(self.between + self.within + self.contention)
 
     @property
     def bar_log(self) -> float:
@@ -86,10 +87,18 @@ class ShiftTest:
     decisive: StatisticShift  # the quantile of the smallest p-value (a regression first, then an improvement)
 
 
+def contention_variance(noises: dict[str, MetricNoise], shift_spread: float) -> float:
+    """The spread a busy machine adds to every endpoint's comparison: `shift_spread` times the run's largest
+    run-wide shift over the shift function's statistics (log scale, squared). A busy runner slows endpoints
+    unequally, the more so the more it slows them all."""
+    shift = max((abs(noises[name].run_shift) for name in SHIFT_STATISTICS if name in noises), default=0.0)
+    return (shift_spread * shift) ** 2
+
+
 def shift_function(endpoint: str, record: EndpointRecord, duration_s: float, noises: dict[str, MetricNoise],
-                   pct: float, floor_ms: float) -> ShiftTest | None:
-    """The endpoint's shift function against its baseline, or None when a quantile has no noise model
-    (not in the baseline, or no requests)."""
+                   pct: float, floor_ms: float, contention: float = 0.0) -> ShiftTest | None:
+    """The endpoint's shift function against its baseline, or None when a statistic has no noise model
+    (not in the baseline, or no requests). `contention`: see contention_variance."""
     shifts = []
     for name in SHIFT_STATISTICS:
         noise = noises.get(name)
@@ -105,7 +114,7 @@ def shift_function(endpoint: str, record: EndpointRecord, duration_s: float, noi
             name=name, value=math.exp(observation.log), baseline=baseline,
             expected=expected,
             deviation=deviation, between=variance - within, within=within, dof=dof,
-            bar=max(expected * pct / 100.0, floor_ms)))
+            bar=max(expected * pct / 100.0, floor_ms), contention=contention))
     return _combine(tuple(shifts))
 
 
@@ -165,11 +174,16 @@ def unresolved_reason(test: ShiftTest, alpha: float, alpha_per_test: float, num_
     else:  # DIFFERENT needs the move to be significant
         text += f" is beyond +{bar_pct:.0f}% but within the noise"
         needed = (shift.deviation / _t(shift.dof, alpha_per_test / len(test.shifts))) ** 2
-    if shift.between >= needed or shift.within <= 0:
+    fixed = shift.between + shift.contention  # what more requests in this run cannot reduce
+    if fixed >= needed or shift.within <= 0:
+        if shift.contention >= shift.between:
+            spread = math.expm1(math.sqrt(shift.contention)) * 100.0
+            return (text + f": the whole run moved (the machine was busy), which leaves ±{spread:.0f}% per endpoint; "
+                    "a run on a quieter runner would resolve it")
         spread = math.expm1(math.sqrt(shift.between)) * 100.0
         return (text + f": the baseline's own uncertainty (±{spread:.0f}%: its runs' spread and sampling) alone is "
                 "wider than that; a baseline of more runs would resolve it")
-    factor = shift.within / (needed - shift.between)
+    factor = shift.within / (needed - fixed)
     if factor > MOST_REQUESTS_FACTOR:
         return text + f": it would take over {MOST_REQUESTS_FACTOR}x the requests ({num_requests} now)"
     return text + f": about {math.ceil(factor * num_requests)} requests ({num_requests} now) would resolve it"

@@ -65,6 +65,7 @@ class Statistics:
     run_shift_normalisation: bool = True
     run_shift_warn_pct: float = 25.0
     run_shift_fail_pct: float = 100.0
+    shift_spread: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ class _Reader:
             "min_count_fraction": (0.0, 1.0),
             "run_shift_warn_pct": (0.0, None),
             "run_shift_fail_pct": (0.0, None),
+            "shift_spread": (0.0, 10.0),
         }
         items = self.mapping(node, {*fields, "correction", "run_shift_normalisation"}, "statistics")
         values = {key: self.number(value, key, *fields[key]) for key, value in items.items() if key in fields}

@@ -154,3 +154,20 @@ def test_the_summary_shows_each_endpoints_outcome_and_explains_unresolved_in_one
     assert len(explained) == 1 and "would resolve it" in explained[0]
     assert "**Not compared with the baseline**" in summary and "`GET /health`" in summary.split(
         "**Not compared with the baseline**")[1].split("\n")[0]
+
+
+@pytest.mark.parametrize(("machine", "state"), [(1.0, distribution.DIFFERENT), (1.7, distribution.UNRESOLVED)])
+def test_a_busy_machine_leaves_an_endpoint_that_moved_against_it_unresolved_not_failed(tmp_path, baseline, machine,
+                                                                                       state):
+    # The same +30% of one endpoint beyond the others: on a quiet machine a regression; on one 70% slower
+    # across the board, no more than a busy machine's unequal slowdowns (shift_spread), so not a failure.
+    run_shape = shape(600)
+    run_shape.run_factor = machine
+    run_shape.endpoints[TARGET].median_ms *= 1.3
+    run = read_run(write_run(tmp_path / "run", run_shape, seed=7))
+    comparison = compare(run, baseline, load_policy(POLICY, "smoke"))
+    result = next(e for e in comparison.endpoints if e.endpoint == TARGET).metrics["distribution"]
+    assert result.state == state
+    assert bool([f for f in comparison.findings if f.severity == "fail" and f.endpoint == TARGET]) is (machine == 1.0)
+    if state == distribution.UNRESOLVED:
+        assert "the whole run moved" in result.reason
