@@ -47,7 +47,9 @@ def decide(run: Run, comparison: Comparison, policy: Policy, baseline: dict | No
         unresolved = sum(1 for f in failing if f.kind == "unresolved")
         parts = [f"{breaches} limit breach{'es' if breaches != 1 else ''}" if breaches else "",
                  f"{regressions} regression{'s' if regressions != 1 else ''}" if regressions else "",
-                 f"{unresolved} required endpoint{'s' if unresolved != 1 else ''} UNRESOLVED" if unresolved else ""]
+                 f"{unresolved} required endpoint{'s' if unresolved != 1 else ''} UNRESOLVED" if unresolved else "",
+                 "the whole run slower beyond the policy's run-wide limit"
+                 if any(f.kind == "run_shift" for f in failing) else ""]
         headline = "FAIL: " + " and ".join(p for p in parts if p)
         reason = failing[0].message + (f" (and {len(failing) - 1} more)" if len(failing) > 1 else "")
     else:
@@ -58,6 +60,8 @@ def decide(run: Run, comparison: Comparison, policy: Policy, baseline: dict | No
             headline += " (" + ", ".join(f"{count} {state}" for state, count in states.items()) + ")"
         if warnings:
             headline += f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})"
+        # the run-wide shift first: it says how far every comparison could be trusted; UNRESOLVED endpoints last
+        warnings = sorted(warnings, key=lambda f: (f.kind != "run_shift", f.kind == "unresolved"))
         reason = warnings[0].message if warnings else (
             f"compared with {comparison.baseline_runs} baseline run(s) at a false-alarm rate of "
             f"{policy.statistics.false_alarm_rate:g} ({policy.statistics.correction})"

@@ -78,9 +78,11 @@ def _headline(verdict: dict) -> str:
         facts.append(f"baseline: {markdown.text(baseline['runs'])} runs recorded "
                      f"{markdown.text(provenance.get('recorded_at', '?'))} "
                      f"at {markdown.code(str(provenance.get('commit', '?'))[:12])}")
-    shift = (verdict.get("run_shift_pct") or {}).get("p95")
-    if shift is not None:
-        facts.append(f"run-wide p95 shift {shift:+.0f}% (comparisons are net of it)")
+    shifts = verdict.get("run_shift_pct") or {}
+    if shifts.get("tmean") is not None and shifts.get("p95") is not None:
+        facts.append(f"run-wide shift {shifts['tmean']:+.0f}%, at p95 {shifts['p95']:+.0f}% (comparisons are net of it)")
+    elif shifts.get("p95") is not None:
+        facts.append(f"run-wide p95 shift {shifts['p95']:+.0f}% (comparisons are net of it)")
     if facts:
         lines += ["", " · ".join(facts)]
     problems = verdict.get("problems") or []

@@ -171,3 +171,26 @@ def test_a_busy_machine_leaves_an_endpoint_that_moved_against_it_unresolved_not_
     assert bool([f for f in comparison.findings if f.severity == "fail" and f.endpoint == TARGET]) is (machine == 1.0)
     if state == distribution.UNRESOLVED:
         assert "the whole run moved" in result.reason
+
+
+@pytest.mark.parametrize(("slower", "verdict", "severity"), [("tail", "pass", None), (1.4, "pass", "warn"),
+                                                           (2.2, "fail", "fail")])
+def test_the_run_wide_limit_is_on_the_centre_which_a_busy_machine_moves_less_than_the_tail(tmp_path, baseline,
+                                                                                          slower, verdict, severity):
+    baseline_file = tmp_path / "baseline.json"
+    write_baseline(record_baseline(baseline, "smoke", commit="fixture"), baseline_file)
+    run_shape = shape(600)
+    for endpoint in run_shape.endpoints.values():
+        if slower == "tail":  # a busy machine: every endpoint's slowest fifth three times as slow
+            endpoint.tail_share, endpoint.tail_factor = 0.2, 3.0
+        else:  # a change that slows everything
+            endpoint.median_ms *= slower
+    result = judge(str(write_run(tmp_path / "run", run_shape, seed=7)), "smoke", str(baseline_file), str(POLICY))
+    shift = [f for f in result["findings"] if f["kind"] == "run_shift"]
+    assert result["verdict"] == verdict and [f["severity"] for f in shift] == ([severity] if severity else [])
+    if slower == "tail":
+        assert result["run_shift_pct"]["p95"] > 100 and result["run_shift_pct"]["tmean"] < 25
+    elif severity == "warn":
+        assert result["reason"] == shift[0]["message"]  # the shift is the first thing a reader is told
+    else:
+        assert result["headline"] == "FAIL: the whole run slower beyond the policy's run-wide limit"
