@@ -1,4 +1,4 @@
-"""The command line: `python -m gate check|record|bench`. Exit 0 pass, 1 fail, 2 cannot judge.
+"""The command line: `python -m gate check|paired|record|bench`. Exit 0 pass, 1 fail, 2 cannot judge.
 
 Whatever goes wrong, the user gets one line and exit 2: never a traceback, never exit 0.
 """
@@ -60,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="this run reruns a borderline first run: fail only if its regressions reproduce")
     check.set_defaults(handler=_check)
 
+    paired = commands.add_parser("paired", help="judge head rounds against base rounds run on one machine in "
+                                                "balanced order (B H H B ...), block by block, after an A/A control")
+    paired.add_argument("--profile", required=True)
+    paired.add_argument("--round", action="append", required=True, metavar="SIDE:FOLDER",
+                        help="base:FOLDER or head:FOLDER, one per round, in the order they ran")
+    paired.add_argument("--policy", default=DEFAULT_POLICY, help=f"policy file (default {DEFAULT_POLICY})")
+    paired.add_argument("--out", required=True, help="where to write verdict.json and summary.md")
+    paired.set_defaults(handler=_paired)
+
     record = commands.add_parser("record", help="build a baseline from one or more run folders (default 3)")
     record.add_argument("--profile", required=True)
     record.add_argument("--run", action="append", required=True, help="a run folder; repeat for several runs")
@@ -83,8 +92,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check(args) -> int:
     from gate.judge.pipeline import judge
-    from gate.publish.files import write_report
-    from gate.report.render import render_summary
 
     compare = args.compare or ("none" if args.no_baseline else "baseline")
     if args.no_baseline and compare != "none":
@@ -96,11 +103,31 @@ def _check(args) -> int:
     baseline_path = None if compare == "none" else args.baseline or f"baselines/{args.profile}.json"
     verdict = judge(args.run, args.profile, baseline_path, args.policy, args.confirms,
                     missing_ok=compare == "auto")
+    return _report(verdict, args.out or args.run)
+
+
+def _paired(args) -> int:
+    from gate.judge.paired import BASE, HEAD
+    from gate.judge.pipeline import judge_paired
+
+    rounds = []
+    for spec in args.round:
+        side, _, folder = spec.partition(":")
+        if side not in (BASE, HEAD) or not folder:
+            raise Unjudgeable(f"--round {spec!r}: expected {BASE}:FOLDER or {HEAD}:FOLDER")
+        rounds.append((side, folder))
+    return _report(judge_paired(rounds, args.profile, args.policy), args.out)
+
+
+def _report(verdict: dict, out: str) -> int:
+    """Writes verdict.json and summary.md, prints the two lines; the exit code is the verdict's."""
+    from gate.publish.files import write_report
+    from gate.report.render import render_summary
+
     try:
         summary = render_summary(verdict)
     except Exception as error:  # noqa: BLE001 - a broken report must not hide the verdict
         summary = f"## {verdict['headline']}\n\n> {verdict['reason']}\n\n(report failed: {_one_line(error)})\n"
-    out = args.out or args.run
     try:
         write_report(verdict, summary, out)
     except OSError as error:

@@ -6,6 +6,7 @@ Pure: plain data in, plain data out.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,10 +140,17 @@ def with_aggregate(records: dict[str, EndpointRecord]) -> dict[str, EndpointReco
     return {**records, AGGREGATED: total}
 
 
+# Where an endpoint's distribution test comes from: (endpoint, this run's record, policy percentage, floor
+# in ms) -> its shift function, or None when it cannot be compared. The default compares with the
+# baseline's runs under the noise model; the paired mode (paired.py) with base rounds block by block.
+ShiftTester = Callable[[str, EndpointRecord, float, float], ShiftTest | None]
+
+
 def compare(run: Run, baseline: list[Run] | None, policy: Policy,
-            confirming: set[tuple[str, str]] | None = None) -> Comparison:
+            confirming: set[tuple[str, str]] | None = None, shift_tester: ShiftTester | None = None) -> Comparison:
     """`confirming`: the (endpoint, metric) regressions of a first, borderline run. This rerun then tests
-    only those in the failing family (so its correction spans them alone); other regressions only warn."""
+    only those in the failing family (so its correction spans them alone); other regressions only warn.
+    `shift_tester`: where the distribution tests come from (default: the baseline's runs, see ShiftTester)."""
     statistics = policy.statistics
     current = with_aggregate(run.endpoints)
     history = [(with_aggregate(b.endpoints), b.duration_s) for b in baseline or []]
@@ -150,6 +158,9 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
     noise = {metric: metric_noise(metric, history, current, run.duration_s, statistics, movers)
              for metric in dict.fromkeys((*LOG_METRICS, *SHIFT_STATISTICS))}
     contention = distribution.contention_variance(noise, statistics.shift_spread) if history else 0.0
+    if shift_tester is None:
+        def shift_tester(name: str, record: EndpointRecord, pct: float, floor_ms: float) -> ShiftTest | None:
+            return distribution.shift_function(name, record, run.duration_s, noise, pct, floor_ms, contention)
     names = sorted(set(current) | {name for records, _ in history for name in records}, key=_endpoint_order)
     endpoints: list[EndpointComparison] = []
     findings: list[Finding] = []
@@ -179,7 +190,7 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
         for metric in METRICS:
             metric_policy = endpoint_policy.metrics.get(metric, MetricPolicy(metric=metric, severity="warn"))
             if metric == DISTRIBUTION:
-                test = _distribution_test(comparison, record, run.duration_s, noise, metric_policy, contention) \
+                test = _distribution_test(comparison, record, shift_tester, metric_policy) \
                     if past and metric_policy.relative else None
                 if test is not None:
                     test.result.severity = "warn" if endpoint_policy.quarantined else metric_policy.severity
@@ -351,19 +362,16 @@ def _relative_test(comparison: EndpointComparison, result: MetricComparison, met
     return _PendingTest(comparison, result, standard_error, dof, bar, expected * math.exp(deviation))
 
 
-def _distribution_test(comparison: EndpointComparison, record: EndpointRecord, duration_s: float,
-                       noise: dict[str, MetricNoise], metric_policy: MetricPolicy,
-                       contention: float) -> _PendingTest | None:
+def _distribution_test(comparison: EndpointComparison, record: EndpointRecord, shift_tester: ShiftTester,
+                       metric_policy: MetricPolicy) -> _PendingTest | None:
     """The shift function of one endpoint as a pending test; its decisive statistic stands for it."""
-    name = comparison.endpoint
-    test = distribution.shift_function(name, record, duration_s, noise, metric_policy.relative_pct,
-                                       metric_policy.relative_floor, contention)
+    test = shift_tester(comparison.endpoint, record, metric_policy.relative_pct, metric_policy.relative_floor)
     if test is None:
         return None
     decisive = test.decisive
     result = MetricComparison(
         metric=DISTRIBUTION, unit="ms", value=decisive.value, p_value=test.p_worse,
-        spread_measured=noise[decisive.name].endpoints[name].spread.measured,
+        spread_measured=test.spread_measured,
         shift_function=[{"quantile": distribution.label(s), "value": s.value, "baseline": s.baseline,
                          "expected": s.expected, "change_pct": s.change_pct, "bar_pct": s.bar / s.expected * 100.0}
                         for s in test.shifts])

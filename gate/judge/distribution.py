@@ -85,6 +85,10 @@ class ShiftTest:
     p_worse: float  # Bonferroni over the quantiles that moved beyond their bar (1 when none did)
     p_better: float
     decisive: StatisticShift  # the quantile of the smallest p-value (a regression first, then an improvement)
+    spread_measured: bool = True  # False: the run-to-run spread was assumed (a one-run baseline), not measured
+    # what the run-to-run part of the error is, and what else than requests would narrow it
+    spread_source: str = "the baseline's own uncertainty (its runs' spread and sampling)"
+    more: str = "a baseline of more runs"
 
 
 def contention_variance(noises: dict[str, MetricNoise], shift_spread: float) -> float:
@@ -99,7 +103,7 @@ def shift_function(endpoint: str, record: EndpointRecord, duration_s: float, noi
                    pct: float, floor_ms: float, contention: float = 0.0) -> ShiftTest | None:
     """The endpoint's shift function against its baseline, or None when a statistic has no noise model
     (not in the baseline, or no requests). `contention`: see contention_variance."""
-    shifts = []
+    shifts, measured = [], True
     for name in SHIFT_STATISTICS:
         noise = noises.get(name)
         observation = observe(name, record, duration_s)
@@ -109,16 +113,17 @@ def shift_function(endpoint: str, record: EndpointRecord, duration_s: float, noi
         deviation, variance, dof = model
         expected = noise.expected(endpoint)
         baseline = math.exp(noise.endpoints[endpoint].centre)
+        measured = measured and noise.endpoints[endpoint].spread.measured
         within = min(observation.variance, variance)
         shifts.append(StatisticShift(
             name=name, value=math.exp(observation.log), baseline=baseline,
             expected=expected,
             deviation=deviation, between=variance - within, within=within, dof=dof,
             bar=max(expected * pct / 100.0, floor_ms), contention=contention))
-    return _combine(tuple(shifts))
+    return combine(tuple(shifts), spread_measured=measured)
 
 
-def _combine(shifts: tuple[StatisticShift, ...]) -> ShiftTest:
+def combine(shifts: tuple[StatisticShift, ...], **facts) -> ShiftTest:
     """Bonferroni over the quantiles: the endpoint's p-value is the number of quantiles times the
     smallest p-value among those that moved beyond their bar. Restricting to those only removes
     candidates, so an unchanged endpoint still flags at most at the nominal rate."""
@@ -128,7 +133,7 @@ def _combine(shifts: tuple[StatisticShift, ...]) -> ShiftTest:
     p_worse = min((count * s.p_worse() for s in worse), default=1.0)
     p_better = min((count * s.p_better() for s in better), default=1.0)
     decisive = min(worse, key=StatisticShift.p_worse) if worse else min(shifts, key=StatisticShift.p_better)
-    return ShiftTest(shifts, min(p_worse, 1.0), min(p_better, 1.0), decisive)
+    return ShiftTest(shifts, min(p_worse, 1.0), min(p_better, 1.0), decisive, **facts)
 
 
 def _t(dof: float, alpha: float) -> float:
@@ -181,8 +186,7 @@ def unresolved_reason(test: ShiftTest, alpha: float, alpha_per_test: float, num_
             return (text + f": the whole run moved (the machine was busy), which leaves ±{spread:.0f}% per endpoint; "
                     "a run on a quieter runner would resolve it")
         spread = math.expm1(math.sqrt(shift.between)) * 100.0
-        return (text + f": the baseline's own uncertainty (±{spread:.0f}%: its runs' spread and sampling) alone is "
-                "wider than that; a baseline of more runs would resolve it")
+        return text + f": {test.spread_source}, ±{spread:.0f}%, is wider than that; {test.more} would resolve it"
     factor = shift.within / (needed - fixed)
     if factor > MOST_REQUESTS_FACTOR:
         return text + f": it would take over {MOST_REQUESTS_FACTOR}x the requests ({num_requests} now)"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gate import Unjudgeable
 from gate.judge.compare import compare
+from gate.judge.paired import blocks, compare_paired
 from gate.judge.verdict import borderline_regressions, confirmed, decide, unjudgeable_verdict
 from gate.read.baseline import baseline_runs, fingerprint_difference, read_baseline_document
 from gate.read.policy import load_policy
@@ -61,6 +62,46 @@ def judge(run_path: str, profile: str, baseline_path: str | None, policy_path: s
         return absolute_limits_only(_judge(run_path, profile, None, policy_path, confirms), skipped)
     verdict = _judge(run_path, profile, baseline_path, policy_path, confirms)
     verdict["comparison"] = "baseline"
+    return verdict
+
+
+def judge_paired(rounds: list[tuple[str, str]], profile: str, policy_path: str) -> dict:
+    """Base and head rounds (side, folder), in the order they ran on one machine: the verdict of their
+    paired difference (judge/paired.py). Every failure is an 'unjudgeable' verdict, never a pass."""
+    run = None
+    try:
+        policy = load_policy(policy_path, profile)
+        blocks([(side, None) for side, _ in rounds])  # the order first: a wrong one needs no round read
+        runs = []
+        for side, folder in rounds:
+            round_run = read_run(folder)
+            check_judgeable(round_run, profile, policy.statistics.min_duration_fraction)
+            runs.append((side, round_run))
+        first = runs[0][1]
+        for side, round_run in runs[1:]:
+            difference = fingerprint_difference(first.fingerprint, round_run.fingerprint)
+            if difference:
+                raise Unjudgeable(f"the rounds were not run alike ({round_run.path}: {difference}): every round of "
+                                  "base and head needs the same profile and settings")
+        comparison, run, bases = compare_paired(runs, policy)
+        paired_with = {"runs": [{"counters": base.counters} for base in bases], "fingerprint": first.fingerprint,
+                       "provenance": {"command": "paired rounds: " + " ".join(side[0].upper() for side, _ in rounds)}}
+        verdict = decide(run, comparison, policy, paired_with, "base rounds", [])
+        if verdict["reason"].startswith("compared with "):
+            verdict["reason"] = (f"paired with {len(bases)} base rounds, block by block (B H H B ...), after an A/A "
+                                 f"control of the base against itself, at a false-alarm rate of "
+                                 f"{policy.statistics.false_alarm_rate:g} ({policy.statistics.correction})")
+        verdict["comparison"] = "paired"
+        return verdict
+    except Unjudgeable as problem:
+        verdict = unjudgeable_verdict(problem.reason, profile, run, policy_path, None)
+    except Exception as error:
+        if os.environ.get("GATE_DEBUG"):
+            raise
+        reason = " ".join(str(error).split())[:300]
+        verdict = unjudgeable_verdict(f"the gate failed unexpectedly ({type(error).__name__}: {reason}); "
+                                      "please report it", profile, run, policy_path, None)
+    verdict["comparison"] = "paired"
     return verdict
 
 

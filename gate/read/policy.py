@@ -66,6 +66,7 @@ class Statistics:
     run_shift_warn_pct: float = 25.0
     run_shift_fail_pct: float = 100.0
     shift_spread: float = 0.4
+    control_shift_pct: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ class _Reader:
             "run_shift_warn_pct": (0.0, None),
             "run_shift_fail_pct": (0.0, None),
             "shift_spread": (0.0, 10.0),
+            "control_shift_pct": (0.0, None),
         }
         items = self.mapping(node, {*fields, "correction", "run_shift_normalisation"}, "statistics")
         values = {key: self.number(value, key, *fields[key]) for key, value in items.items() if key in fields}

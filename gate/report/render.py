@@ -73,7 +73,10 @@ def _headline(verdict: dict) -> str:
                      f"{markdown.text(run['total_failures'])} failures in {run['duration_s']:.0f} s")
         if isinstance(run.get("generator_cpu_pct"), int | float):
             facts.append(f"load generator at {run['generator_cpu_pct']:.0f}% of a core")
-    if baseline.get("runs"):
+    if verdict.get("comparison") == "paired" and baseline.get("runs"):
+        facts.append(f"paired with {markdown.text(baseline['runs'])} base rounds on the same machine "
+                     f"({markdown.text(baseline.get('provenance', {}).get('command', ''))})")
+    elif baseline.get("runs"):
         provenance = baseline.get("provenance", {})
         facts.append(f"baseline: {markdown.text(baseline['runs'])} runs recorded "
                      f"{markdown.text(provenance.get('recorded_at', '?'))} "
@@ -180,7 +183,8 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
             "failures": _number(metrics["failure_ratio"]["value"], "ratio") if "failure_ratio" in metrics else "–",
             "verdict": STATUS_ICONS.get(endpoint["status"], markdown.text(endpoint["status"])),
         })
-    text = "### Endpoints (baseline → this run)\n\n"
+    text = ("### Endpoints (base rounds → head rounds)\n\n" if verdict.get("comparison") == "paired"
+            else "### Endpoints (baseline → this run)\n\n")
     text += tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github", showindex=False) if rows else \
         "_Every endpoint passes._"
     if hidden:
@@ -190,7 +194,7 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
              "the policy's bar, significantly (✱ a regression); **UNRESOLVED**: neither, see below. _change_: at "
              "the quantile shown, net of the run-wide shift, with its interval. _detectable_: the smallest "
              "slowdown this run could have flagged, given the policy's percentage and floor and the measured noise.")
-    blind = [e["endpoint"] for e in verdict["endpoints"] if verdict.get("comparison") == "baseline"
+    blind = [e["endpoint"] for e in verdict["endpoints"] if verdict.get("comparison") in ("baseline", "paired")
              and e["endpoint"] != "Aggregated" and e["status"] != "unjudgeable" and e.get("metrics")
              and "distribution" not in e["metrics"]]
     if blind:

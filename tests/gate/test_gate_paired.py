@@ -1,0 +1,94 @@
+"""The paired mode on synthetic rounds: base and head in balanced order (B H H B ...) judged block by block,
+after an A/A control of the base against itself (`python -m gate paired`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import POLICY, gate_command
+
+from benchmarks.synthetic import smoke_shape, write_run
+from gate.judge.pipeline import judge_paired
+
+ORDER = "BHHBBHHB"
+TARGET = "GET /api/auth/me"
+
+
+def rounds(root, slower: float = 1.0, drift: float = 0.0, disturbed: int | None = None, order: str = ORDER,
+           head_only: str | None = None, users: int = 10) -> list[tuple[str, str]]:
+    made = []
+    for index, side in enumerate(order):
+        shape = smoke_shape(minutes=0.5, run_factor=1.0 + drift * index, users=users)
+        for endpoint in shape.endpoints.values():
+            endpoint.requests = max(endpoint.requests * 4, 60)
+        if side == "H":
+            shape.endpoints[TARGET].median_ms *= slower
+        elif head_only:
+            del shape.endpoints[head_only]
+        if index == disturbed:  # a CPU hog during this round: everything 60% slower
+            for endpoint in shape.endpoints.values():
+                endpoint.median_ms *= 1.6
+        made.append(("base" if side == "B" else "head", str(write_run(root / f"round-{index}", shape, seed=index + 7))))
+    return made
+
+
+def test_an_unchanged_head_passes_with_every_endpoint_judged(tmp_path):
+    verdict = judge_paired(rounds(tmp_path), "smoke", str(POLICY))
+    assert (verdict["exit_code"], verdict["comparison"]) == (0, "paired")
+    states = [e["metrics"]["distribution"]["state"] for e in verdict["endpoints"] if "distribution" in e["metrics"]]
+    assert states and set(states) <= {"same", "unresolved"} and "same" in states
+    assert verdict["reason"].startswith("paired with 4 base rounds")
+
+
+def test_a_head_30_percent_slower_on_one_endpoint_fails_on_it(tmp_path):
+    verdict = judge_paired(rounds(tmp_path, slower=1.3), "smoke", str(POLICY))
+    failing = [(f["endpoint"], f["kind"]) for f in verdict["findings"] if f["severity"] == "fail"]
+    assert verdict["exit_code"] == 1 and failing == [(TARGET, "regression")]
+
+
+def test_a_slow_drift_of_the_machine_cancels_out_block_by_block(tmp_path):
+    # every round 1.5% slower than the one before: 10% over the run, base and head alike
+    verdict = judge_paired(rounds(tmp_path, drift=0.015), "smoke", str(POLICY))
+    assert verdict["exit_code"] == 0, verdict["reason"]
+
+
+def test_a_disturbed_base_round_makes_the_run_unjudgeable(tmp_path):
+    verdict = judge_paired(rounds(tmp_path, disturbed=3), "smoke", str(POLICY))
+    assert verdict["exit_code"] == 2
+    assert verdict["reason"].startswith("the runner was too noisy to judge: the base disagreed with itself by +")
+
+
+def test_rounds_out_of_balanced_order_cannot_be_judged(tmp_path):
+    verdict = judge_paired(rounds(tmp_path, order="BBHHBBHH"), "smoke", str(POLICY))
+    assert verdict["exit_code"] == 2 and "one base and one head round" in verdict["reason"]
+
+
+def test_an_endpoint_the_base_lacks_is_new_not_a_failure(tmp_path):
+    verdict = judge_paired(rounds(tmp_path, head_only="GET /metrics"), "smoke", str(POLICY))
+    assert verdict["exit_code"] == 0, verdict["reason"]
+    assert [(f["endpoint"], f["severity"]) for f in verdict["findings"] if f["kind"] == "new_endpoint"] == [
+        ("GET /metrics", "warn")]
+
+
+def test_rounds_run_with_other_settings_cannot_be_judged(tmp_path):
+    made = rounds(tmp_path)
+    made[5] = ("head", rounds(tmp_path / "other", users=20)[5][1])
+    verdict = judge_paired(made, "smoke", str(POLICY))
+    assert verdict["exit_code"] == 2 and "not run alike" in verdict["reason"] and "users" in verdict["reason"]
+
+
+def test_the_command_line_writes_the_verdict_and_refuses_a_round_without_its_side(tmp_path):
+    spec = [item for side, folder in rounds(tmp_path, slower=1.3) for item in ("--round", f"{side}:{folder}")]
+    done = gate_command("paired", "--profile", "smoke", "--policy", str(POLICY), "--out", str(tmp_path / "out"), *spec)
+    assert done.returncode == 1, done.stdout
+    verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
+    assert verdict["comparison"] == "paired" and "DIFFERENT ✱" in (tmp_path / "out" / "summary.md").read_text()
+    bad = gate_command("paired", "--profile", "smoke", "--out", str(tmp_path / "bad"), "--round", str(tmp_path))
+    assert bad.returncode == 2 and "expected base:FOLDER or head:FOLDER" in bad.stdout
+
+
+@pytest.mark.parametrize("count", [0, 2])
+def test_too_few_rounds_cannot_be_judged(tmp_path, count):
+    verdict = judge_paired(rounds(tmp_path)[:count], "smoke", str(POLICY))
+    assert verdict["exit_code"] == 2 and "at least 2 blocks" in verdict["reason"]
