@@ -93,10 +93,12 @@ class ShiftTest:
 
 def contention_variance(noises: dict[str, MetricNoise], shift_spread: float) -> float:
     """The spread a busy machine adds to every endpoint's comparison: `shift_spread` times the run's largest
-    run-wide shift over the shift function's statistics (log scale, squared). A busy runner slows endpoints
-    unequally, the more so the more it slows them all."""
-    shift = max((abs(noises[name].run_shift) for name in SHIFT_STATISTICS if name in noises), default=0.0)
-    return (shift_spread * shift) ** 2
+    run-wide shift over the shift function's statistics (log scale, squared), beyond what the shift's own
+    estimate could be by chance (two standard errors). A busy runner slows endpoints unequally, the more
+    so the more it slows them all."""
+    shift = max((abs(noises[name].run_shift) - 2.0 * math.sqrt(noises[name].run_shift_variance)
+                 for name in SHIFT_STATISTICS if name in noises), default=0.0)
+    return (shift_spread * max(shift, 0.0)) ** 2
 
 
 def shift_function(endpoint: str, record: EndpointRecord, duration_s: float, noises: dict[str, MetricNoise],
