@@ -480,19 +480,28 @@ def _detectable_pct(test: _PendingTest, alpha_per_test: float) -> float | None:
 
 
 def _check_run_shift(shift_pct: dict[str, float], statistics: Statistics, findings: list[Finding]) -> None:
-    """Warns or fails on how far the whole run moved: at the centre of its distributions (the trimmed mean),
-    which a change that slows everything moves as much as the tail, while a busy machine moves the tail
-    far more (unchanged runs here: p95 +135% where the centre moved +41%)."""
+    """Warns, cannot judge or fails on how far the whole run moved: at the centre of its distributions (the
+    trimmed mean), which a change that slows everything moves as much as the tail, while a busy machine
+    moves the tail far more (unchanged runs here: p95 +135% where the centre moved +41%)."""
     centre = shift_pct.get(TRIMMED_MEAN, shift_pct.get("p95"))
     if centre is None or abs(centre) < statistics.run_shift_warn_pct:
         return
-    severity = "fail" if centre >= statistics.run_shift_fail_pct else "warn"
     direction = "slower" if centre > 0 else "faster"
     tail = f" (p95 {shift_pct['p95']:+.0f}%)" if "p95" in shift_pct and TRIMMED_MEAN in shift_pct else ""
-    findings.append(Finding(severity, "run_shift", AGGREGATED, TRIMMED_MEAN if TRIMMED_MEAN in shift_pct else "p95",
-                            f"every endpoint moved together: this run is {abs(centre):.0f}% {direction} across the "
-                            f"board{tail} (a slower/faster runner, or a change that affects everything); "
-                            "per-endpoint comparisons are made net of it"))
+    metric = TRIMMED_MEAN if TRIMMED_MEAN in shift_pct else "p95"
+    moved = f"every endpoint moved together: this run is {abs(centre):.0f}% {direction} across the board{tail}"
+    if centre >= statistics.run_shift_fail_pct:
+        findings.append(Finding("fail", "run_shift", AGGREGATED, metric,
+                                f"{moved}, beyond the policy's {statistics.run_shift_fail_pct:g}%"))
+    elif abs(centre) >= statistics.run_shift_unjudgeable_pct:
+        findings.append(Finding("unjudgeable", "run_shift", AGGREGATED, metric,
+                                f"{moved}: a busy runner and a change that slows everything alike look the same "
+                                "against a baseline recorded elsewhere; rerun on a quieter runner, and if it persists "
+                                "it is the change (compare base and head paired)"))
+    else:
+        findings.append(Finding("warn", "run_shift", AGGREGATED, metric,
+                                f"{moved} (a slower/faster runner, or a change that affects everything); "
+                                "per-endpoint comparisons are made net of it"))
 
 
 def _error_classes(record: EndpointRecord, past: list[EndpointRecord], have_baseline: bool) -> list[dict]:

@@ -65,6 +65,7 @@ class Statistics:
     run_shift_normalisation: bool = True
     run_shift_warn_pct: float = 25.0
     run_shift_fail_pct: float = 100.0
+    run_shift_unjudgeable_pct: float = 25.0
     shift_spread: float = 0.4
     control_shift_pct: float = 10.0
 
@@ -263,6 +264,7 @@ class _Reader:
             "min_count_fraction": (0.0, 1.0),
             "run_shift_warn_pct": (0.0, None),
             "run_shift_fail_pct": (0.0, None),
+            "run_shift_unjudgeable_pct": (0.0, None),
             "shift_spread": (0.0, 10.0),
             "control_shift_pct": (0.0, None),
         }

@@ -173,10 +173,9 @@ def test_a_busy_machine_leaves_an_endpoint_that_moved_against_it_unresolved_not_
         assert "the whole run moved" in result.reason
 
 
-@pytest.mark.parametrize(("slower", "verdict", "severity"), [("tail", "pass", None), (1.4, "pass", "warn"),
-                                                           (2.2, "fail", "fail")])
-def test_the_run_wide_limit_is_on_the_centre_which_a_busy_machine_moves_less_than_the_tail(tmp_path, baseline,
-                                                                                          slower, verdict, severity):
+@pytest.mark.parametrize(("slower", "verdict"), [("tail", "pass"), (1.4, "unjudgeable"), (2.2, "fail")])
+def test_the_run_wide_limits_are_on_the_centre_which_a_busy_machine_moves_less_than_the_tail(tmp_path, baseline,
+                                                                                            slower, verdict):
     baseline_file = tmp_path / "baseline.json"
     write_baseline(record_baseline(baseline, "smoke", commit="fixture"), baseline_file)
     run_shape = shape(600)
@@ -187,10 +186,11 @@ def test_the_run_wide_limit_is_on_the_centre_which_a_busy_machine_moves_less_tha
             endpoint.median_ms *= slower
     result = judge(str(write_run(tmp_path / "run", run_shape, seed=7)), "smoke", str(baseline_file), str(POLICY))
     shift = [f for f in result["findings"] if f["kind"] == "run_shift"]
-    assert result["verdict"] == verdict and [f["severity"] for f in shift] == ([severity] if severity else [])
-    if slower == "tail":
-        assert result["run_shift_pct"]["p95"] > 100 and result["run_shift_pct"]["tmean"] < 25
-    elif severity == "warn":
-        assert result["reason"] == shift[0]["message"]  # the shift is the first thing a reader is told
+    assert result["verdict"] == verdict and len(shift) == 1
+    if slower == "tail":  # the tail tripled, the centre moved a little: a warning, named first
+        assert result["run_shift_pct"]["p95"] > 100 and 10 < result["run_shift_pct"]["tmean"] < 25
+        assert shift[0]["severity"] == "warn" and result["reason"] == shift[0]["message"]
+    elif verdict == "unjudgeable":  # 40% slower across the board: a busy runner or the change? not a pass
+        assert "look the same against a baseline recorded elsewhere" in result["reason"]
     else:
         assert result["headline"] == "FAIL: the whole run slower beyond the policy's run-wide limit"
