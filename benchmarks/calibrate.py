@@ -77,17 +77,19 @@ def gate(results: Path, baseline: Path, out: Path, confirms: Path | None = None)
     return done.returncode, findings, elapsed
 
 
-def after_rerun(group: list[Outcome], out: Path, baseline: Path) -> list[list[tuple[str, str]]]:
+def after_rerun(group: list[Outcome], out: Path, baseline: Path,
+                injected: dict[str, list[str]]) -> list[list[tuple[str, str]]]:
     """What the runner does with a borderline failure: gate a rerun with --confirms and fail only if it
-    reproduces. The rerun is the next run of the same condition (an independent run, as the rerun
-    would be). Each run's failing (endpoint, kind) pairs as they stand after it."""
+    reproduces. The rerun is the next run of the same condition with the same endpoints slowed (an
+    independent run, as the rerun would be). Each run's failing (endpoint, kind) pairs as they stand after it."""
     standing = []
     for index, outcome in enumerate(group):
         verdict = json.loads((out / outcome.folder / "gate" / "verdict.json").read_text())
         if outcome.gate_exit != 1 or not verdict.get("borderline"):
             standing.append(outcome.failing)
             continue
-        rerun = out / group[(index + 1) % len(group)].folder
+        alike = [o for o in group[index + 1:] + group[:index + 1] if injected[o.folder] == injected[outcome.folder]]
+        rerun = out / alike[0].folder
         code, findings, _ = gate(rerun, baseline, out / outcome.folder / "confirmation",
                                  confirms=out / outcome.folder / "gate" / "verdict.json")
         standing.append([(f["endpoint"], f["kind"]) for f in findings if f["severity"] == "fail"] if code == 1 else [])
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{condition:10} run {n:2}: gate exit {code} {'; '.join(outcome.messages)[:200]}", flush=True)
 
     unchanged = [o for o in outcomes if o.condition == "unchanged"]
-    confirmed = {condition: after_rerun([o for o in outcomes if o.condition == condition], out, baseline)
+    confirmed = {condition: after_rerun([o for o in outcomes if o.condition == condition], out, baseline, injected)
                  for condition, _, _ in conditions}
     print()
     print(f"calibration: smoke as committed, {len(outcomes)} runs, baseline {baseline} "
