@@ -45,7 +45,7 @@ MIN_BLOCKS_FOR_CONTROL = 4
 
 @dataclass(frozen=True)
 class Block:
-    """Two rounds adjacent in time: `first` and `second` sides (base or head), and their runs."""
+    """Two rounds adjacent in time, one of each side (in the A/A control, two base rounds)."""
 
     base: Run
     head: Run
