@@ -3,6 +3,7 @@
 #   make test    run the test suite
 #   make run PROFILE=load ARGS="--scale 0.1"    any profile, with runner options
 #   make baseline PROFILE=smoke RUNS=3          record baselines/<profile>.json from fresh runs
+#   make ab BASE=origin/main     paired A/B: the commit BASE and this checkout measured in turn here
 #   make lock    re-resolve the locks from pyproject.toml (a reviewed PR that re-records the baselines)
 
 PYTHON ?= python3
@@ -12,6 +13,7 @@ INSTALLED := $(VENV)/.installed
 PROFILE ?= smoke
 RUNS ?= 3
 ARGS ?=
+BASE ?= origin/main
 # What a job installs, with hashes: requirements.lock (the bundle's dependencies: the action installs
 # these), requirements-test.lock (the same versions plus the test tools: .venv), requirements-nodeps.lock
 # (Apache Otava, whose metadata must not be resolved: see requirements-nodeps.txt). Universal locks
@@ -22,7 +24,7 @@ UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.1
 	--custom-compile-command 'make lock' $(ARGS)
 BUILD_REQUIRES = $(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'
 
-.PHONY: venv smoke run test baseline lint lock clean
+.PHONY: venv smoke run ab test baseline lint lock clean
 
 $(INSTALLED): pyproject.toml $(LOCKS)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -39,6 +41,9 @@ smoke: $(INSTALLED)
 
 run: $(INSTALLED)
 	$(PY) -m scripts.run $(PROFILE) $(ARGS)
+
+ab: $(INSTALLED)
+	$(PY) -m scripts.run $(PROFILE) --compare-base $(BASE) $(ARGS)
 
 test: $(INSTALLED)
 	$(PY) -m pytest

@@ -54,6 +54,13 @@ def add_suite_options(parser) -> None:
                             "REST when the target has it, decided once at the start of the run.")
     group.add_argument("--ws-timeout", type=float, default=30.0,
                        help="Seconds to wait for any WebSocket frame before the exchange counts as failed.")
+    # paired A/B rounds (scripts/ab.py): the runner reads these from the profile; Locust only accepts them
+    group.add_argument("--paired-rounds", type=int, default=0,
+                       help="Paired A/B (the runner's --compare-base): rounds of base and head, in balanced "
+                            "order B H H B ...; each round is one run of this profile. Not used by Locust itself.")
+    group.add_argument("--paired-round-time", default="0",
+                       help="Paired A/B: each round's run time (the profile's sample target scales with it). "
+                            "Not used by Locust itself.")
     # the staged shapes' parameters live in the stress and spike profiles
     group.add_argument("--stress-step-users", type=int, default=50, help="Stress: users added per stage.")
     group.add_argument("--stress-step-time", default="90s", help="Stress: how long each stage holds.")

@@ -48,6 +48,9 @@ class Profile:
     settings: tuple[tuple[str, str], ...] = ()  # every line of the file, for docs and fingerprints
     # requests of every endpoint the run must collect (the suite's --sample-target); 0: the seed's think times
     sample_target: int = 0
+    # paired A/B (scripts/ab.py): how many rounds of base and head, and how long each round's load runs
+    paired_rounds: int = 0
+    paired_round_time_s: int = 0
 
     def scaled(self, scale: float = 1.0, users: int | None = None, run_time_s: int | None = None) -> Profile:
         """The profile run smaller (or larger) without editing it; explicit figures win over scale.
@@ -88,6 +91,8 @@ def load(name: str, folder: Path = PROFILES) -> Profile:
             description=_first_comment(text).removeprefix(f"{name}:").strip(),
             settings=tuple((key, str(value)) for key, value in settings.items()),
             sample_target=int(settings.get("sample-target", 0)),
+            paired_rounds=int(settings.get("paired-rounds", 0)),
+            paired_round_time_s=parse_timespan(settings.get("paired-round-time", "0")),
         )
     except KeyError as missing:
         raise ProfileError(f"profile {path}: the setting {missing} is missing") from None

@@ -66,6 +66,8 @@ class Target:
     base_url: str
     stack_mode: str
     pid_file: Path | None = None  # set when this run started the stack and must stop it
+    tree: Path = layout.BUNDLE  # whose `stack` package serves (paired A/B: the base commit's worktree)
+    env: dict[str, str] | None = None  # the stack's own storage (paired A/B in services mode)
 
 
 def python_module(*args: str) -> list[str]:
@@ -77,8 +79,23 @@ def python_module(*args: str) -> list[str]:
 # -- the target ------------------------------------------------------------------------------
 
 
-def start_reference_stack(results: Path, host: str, port: int, workers: int) -> Target:
-    mode = "services" if os.environ.get("DATABASE_URL") else "embedded"
+def stack_env(tree: Path, env: dict[str, str] | None = None) -> dict[str, str] | None:
+    """The environment a tree's stack commands run in: None (the caller's) for the bundle's own stack;
+    else the caller's plus `env` (a paired round's own database and Redis prefix) and, for another
+    tree (paired A/B: the base commit's worktree), that tree first on PYTHONPATH, so its `stack`
+    package serves rather than the installed one (`-P` keeps the working directory off the path)."""
+    if tree.resolve() == layout.BUNDLE and not env:
+        return None
+    merged = {**os.environ, **(env or {})}
+    if tree.resolve() != layout.BUNDLE:
+        merged["PYTHONPATH"] = os.pathsep.join(filter(None, (str(tree), merged.get("PYTHONPATH"))))
+    return merged
+
+
+def start_reference_stack(results: Path, host: str, port: int, workers: int, tree: Path = layout.BUNDLE,
+                          env: dict[str, str] | None = None) -> Target:
+    environment = stack_env(tree, env)
+    mode = "services" if (environment or os.environ).get("DATABASE_URL") else "embedded"
     pid_file = results / "stack.pid"
     command = python_module(
         "stack", "start", "--host", host, "--port", str(port), "--workers", str(workers),
@@ -87,30 +104,32 @@ def start_reference_stack(results: Path, host: str, port: int, workers: int) -> 
     if mode == "embedded":
         command += ["--data-dir", str(results / "stack-data")]
     print(f"stack: starting the reference VoiceAssist stack ({mode}) on {host}:{port}", flush=True)
-    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=layout.BUNDLE)
+    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=tree, env=environment)
     if done.returncode != 0:
         reason = (done.stderr or done.stdout).strip().splitlines()
         raise RunError(reason[-1] if reason else f"the stack did not start (exit {done.returncode})")
-    return Target(f"http://{host}:{port}", mode, pid_file)
+    return Target(f"http://{host}:{port}", mode, pid_file, tree, env)
 
 
 def stop_reference_stack(target: Target) -> None:
     if target.pid_file is None:
         return
     subprocess.run(python_module("stack", "stop", "--pid-file", str(target.pid_file)), check=False,
-                   cwd=layout.BUNDLE)
+                   cwd=target.tree, env=stack_env(target.tree, target.env))
 
 
-def seed_accounts(profile: Profile, results: Path) -> Path:
+def seed_accounts(profile: Profile, results: Path, target: Target | None = None) -> Path:
     """The seed's test accounts (7 regular, 2 power, 1 admin), more for bigger profiles, in the stack."""
+    tree, env = (target.tree, target.env) if target else (layout.BUNDLE, None)
+    environment = stack_env(tree, env)
     accounts = results / "accounts.json"
     factor = min(MAX_ACCOUNT_FACTOR, max(1.0, profile.users / SEED_USERS))
     counts = {kind: math.ceil(count * factor) for kind, count in SEED_ACCOUNTS.items()}
     command = python_module("stack", "users", "seed", "--prefix", "loadtest", "--password", ACCOUNT_PASSWORD,
                             "--output", str(accounts), *(f"--{role}={n}" for role, n in counts.items()))
-    if not os.environ.get("DATABASE_URL"):
+    if not (environment or os.environ).get("DATABASE_URL"):
         command += ["--data-dir", str(results / "stack-data")]
-    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=layout.BUNDLE)
+    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=tree, env=environment)
     if done.returncode != 0:
         reason = (done.stderr or done.stdout).strip().splitlines()
         raise RunError(f"could not seed the test accounts: {reason[-1] if reason else done.returncode}")
@@ -333,7 +352,7 @@ def load_and_gate(args: argparse.Namespace, profile: Profile, results: Path, con
                   if args.stack == "reference" else Target(args.host, args.stack_mode))
         try:
             check_target(target.base_url)
-            accounts = args.accounts or (seed_accounts(profile, results) if target.pid_file else None)
+            accounts = args.accounts or (seed_accounts(profile, results, target) if target.pid_file else None)
             command = locust_command(profile, target, results, accounts, args.think_scale, args.processes)
             with memory_scraped(profile, target, results):
                 run_locust(command, profile, target, results)
@@ -355,6 +374,13 @@ def load_and_gate(args: argparse.Namespace, profile: Profile, results: Path, con
 def run_profile(args: argparse.Namespace) -> int:
     profile = profiles.load(args.profile).scaled(args.scale, args.users, args.run_time)
     results = (args.results or layout.RESULTS / profile.name).resolve()
+    if args.compare_base is not None:
+        from scripts import ab
+
+        verdict = ab.run_paired(args, profile, results)
+        if not args.no_gate:
+            print_summary(results)
+        return verdict
     verdict = load_and_gate(args, profile, results)
     if verdict == REGRESSION and args.confirm and is_borderline(results):
         # Shared machines swing; a borderline regression must reproduce before it fails anyone.
@@ -403,11 +429,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "repository without a baseline yet; a corrupt or mismatched one still cannot be "
                              "judged); none: absolute limits only (gate check --no-baseline), e.g. for a run with "
                              "overridden settings that no baseline describes; --baseline is then not read")
+    parser.add_argument("--compare-base", metavar="REF",
+                        help="paired A/B (scripts/ab.py): measure the commit REF (e.g. origin/main) and this "
+                             "checkout in turn on this machine, in the profile's rounds (B H H B ...), each side's "
+                             "own reference stack; the verdict is their paired difference, not the baseline's")
+    parser.add_argument("--rounds", type=int, help="paired A/B: rounds (even, >= 4; default the profile's paired-rounds)")
+    parser.add_argument("--round-time", type=profiles.parse_timespan,
+                        help="paired A/B: each round's run time, e.g. 20s (default the profile's paired-round-time)")
     parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file")
     parser.add_argument("--no-gate", action="store_true", help="only run the load (e.g. to record a baseline)")
     parser.add_argument("--no-confirm", dest="confirm", action="store_false",
                         help="fail on a borderline regression at once instead of rerunning once to confirm it")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.compare_base is not None:
+        clashes = [flag for flag, given in (("--stack external", args.stack != "reference"),
+                                            ("--baseline", args.baseline is not None),
+                                            ("--compare", args.compare != "baseline"),
+                                            ("--accounts", args.accounts is not None)) if given]
+        if clashes:
+            parser.error(f"--compare-base measures two reference stacks against each other; it takes no "
+                         f"{', '.join(clashes)}")
+    elif args.rounds is not None or args.round_time is not None:
+        parser.error("--rounds and --round-time are paired A/B settings: give --compare-base REF")
+    return args
 
 
 class Terminated(Exception):

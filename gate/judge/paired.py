@@ -175,10 +175,24 @@ class PairedShifts:
                                     more=f"more rounds ({2 * self.blocks} now)")
 
 
+def unserved_by_base(paired: list[Block]) -> list[Block]:
+    """The blocks without the endpoints the base does not serve: the head's suite drives both sides, so an
+    endpoint the change adds is asked of the base too, which fails every request of it (404, 405). With no
+    base latency to compare, it is new in the head (absolute limits only), not a comparison with failures."""
+    unserved = {name for name in paired[0].base.endpoints
+                if name != AGGREGATED and all(name in block.base.endpoints and block.base.endpoints[name].num_requests
+                                              and block.base.endpoints[name].num_failures
+                                              == block.base.endpoints[name].num_requests for block in paired)}
+    if not unserved:
+        return paired
+    return [replace(block, base=replace(block.base, endpoints={name: record for name, record in block.base.endpoints.items()
+                                                               if name not in unserved})) for block in paired]
+
+
 def compare_paired(rounds: list[tuple[str, Run]], policy: Policy) -> tuple[Comparison, Run, list[Run]]:
     """The head's rounds against the base's, block by block, after the A/A control: (the comparison, the
     head's rounds merged, the base's rounds). Raises Unjudgeable when the base disagreed with itself."""
-    paired = blocks(rounds)
+    paired = unserved_by_base(blocks(rounds))
     head, bases = merged([block.head for block in paired]), [block.base for block in paired]
     # base and head ran on one machine, one after the other: the difference is the change, not a shift to
     # take out (and a machine too busy to tell is the A/A control's to catch)

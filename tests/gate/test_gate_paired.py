@@ -16,7 +16,7 @@ TARGET = "GET /api/auth/me"
 
 
 def rounds(root, slower: float = 1.0, drift: float = 0.0, disturbed: int | None = None, order: str = ORDER,
-           head_only: str | None = None, users: int = 10) -> list[tuple[str, str]]:
+           head_only: str | None = None, users: int = 10, unserved: str | None = None) -> list[tuple[str, str]]:
     made = []
     for index, side in enumerate(order):
         shape = smoke_shape(minutes=0.5, run_factor=1.0 + drift * index, users=users)
@@ -26,6 +26,9 @@ def rounds(root, slower: float = 1.0, drift: float = 0.0, disturbed: int | None 
             shape.endpoints[TARGET].median_ms *= slower
         elif head_only:
             del shape.endpoints[head_only]
+        elif unserved:  # the head's suite asks the base for a route it does not have
+            missing = shape.endpoints[unserved]
+            missing.failures, missing.error, missing.median_ms = missing.requests, "HTTPError('404 Client Error')", 2.0
         if index == disturbed:  # a CPU hog during this round: everything 60% slower
             for endpoint in shape.endpoints.values():
                 endpoint.median_ms *= 1.6
@@ -69,6 +72,15 @@ def test_an_endpoint_the_base_lacks_is_new_not_a_failure(tmp_path):
     assert verdict["exit_code"] == 0, verdict["reason"]
     assert [(f["endpoint"], f["severity"]) for f in verdict["findings"] if f["kind"] == "new_endpoint"] == [
         ("GET /metrics", "warn")]
+
+
+def test_an_endpoint_every_base_round_failed_is_new_in_the_head_not_a_comparison(tmp_path):
+    verdict = judge_paired(rounds(tmp_path, unserved="GET /metrics"), "smoke", str(POLICY))
+    assert verdict["exit_code"] == 0, verdict["reason"]
+    assert [(f["endpoint"], f["severity"]) for f in verdict["findings"] if f["kind"] == "new_endpoint"] == [
+        ("GET /metrics", "warn")]
+    metrics = next(e for e in verdict["endpoints"] if e["endpoint"] == "GET /metrics")["metrics"]
+    assert "distribution" not in metrics
 
 
 def test_rounds_run_with_other_settings_cannot_be_judged(tmp_path):

@@ -1,0 +1,197 @@
+"""Paired A/B: the base and the head of a change measured in turn on this machine, judged by their paired difference.
+
+    python -m scripts.run smoke --compare-base origin/main      # make ab BASE=origin/main
+
+A committed baseline was recorded on other machines at other times; here both sides run in the same
+job. The head is this checkout; the base is the commit `--compare-base` names, checked out in a
+second worktree of the same repository (`git worktree add`, no clone) and removed afterwards. Each
+side's reference stack is its own tree's `stack` package, on its own port, with its own storage (an
+embedded data folder, or a fresh PostgreSQL database and Redis prefix when DATABASE_URL is set).
+
+The profile's `paired-rounds` rounds run in balanced order, B H H B B H H B ...: each round a fresh
+stack of one side (so neither sees the other's or an earlier round's state), the accounts seeded the
+same way, the head's suite and the profile's load for `paired-round-time`, then the stack stopped.
+Only one target is up, and under load, at a time. `python -m gate paired` then judges the rounds
+(gate/judge/paired.py): the block of one base and one head round, not the request, is the unit, and
+an A/A control of the base against itself makes a noisy runner "cannot judge", never a pass.
+
+Every round's artefacts stay in <results>/rounds/NN-side/; the verdict and summary in <results>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from scripts import layout
+from scripts import run as runner
+from scripts.profiles import Profile, ProfileError
+
+BASE, HEAD = "base", "head"
+ROUNDS = "rounds"  # the rounds' folders, under the results folder
+MIN_ROUNDS = 4  # two blocks of one base and one head round: the least the gate judges
+GIT_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str  # base or head
+    tree: Path  # whose stack serves it
+    port: int
+    commit: str  # what the tree holds, for the log and the report
+
+
+def round_order(rounds: int) -> list[str]:
+    """B H H B B H H B ...: blocks of one base and one head round, the order reversed every other block,
+    so a machine that drifts steadily slows both sides alike."""
+    if rounds < MIN_ROUNDS or rounds % 2:
+        raise ProfileError(f"paired A/B needs an even number of rounds, at least {MIN_ROUNDS} (blocks of one base "
+                           f"and one head round), not {rounds}")
+    return [side for block in range(rounds // 2) for side in ((BASE, HEAD) if block % 2 == 0 else (HEAD, BASE))]
+
+
+def round_profile(profile: Profile, rounds: int | None = None, round_time_s: int | None = None) -> tuple[Profile, int]:
+    """(the profile one round runs, the number of rounds): the profile's paired settings unless given.
+    A round ramps its users up over the same share of its run time as the profile does (the smoke: 10
+    users at 1/s in 120 s; in a 20-s round, 6/s): at the profile's rate a short round would spend itself
+    ramping, and all at once their logins would queue behind each other's password hashing."""
+    rounds = rounds or profile.paired_rounds
+    round_time_s = round_time_s or profile.paired_round_time_s
+    if not rounds or not round_time_s:
+        raise ProfileError(f"profile {profile.name} has no paired A/B settings (paired-rounds, paired-round-time in "
+                           f"{profile.path.name}); give --rounds and --round-time")
+    one_round = profile.scaled(1.0, profile.users, round_time_s)
+    ramp_s = min(profile.users / profile.spawn_rate, profile.run_time_s) * round_time_s / profile.run_time_s
+    return replace(one_round, spawn_rate=min(float(one_round.users), round(one_round.users / max(ramp_s, 1.0), 1))), rounds
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(repo), *args], check=False, capture_output=True, text=True,
+                          timeout=GIT_TIMEOUT_S)
+
+
+def resolve_commit(ref: str, repo: Path = layout.BUNDLE) -> str:
+    """The commit `ref` names in the repository, or a RunError saying why there is none."""
+    if not ref or ref.startswith("-"):
+        raise runner.RunError(f"--compare-base {ref!r}: give a branch, tag or commit of {repo}")
+    inside = git(repo, "rev-parse", "--is-inside-work-tree")
+    if inside.returncode != 0:
+        raise runner.RunError(f"--compare-base needs a git checkout of the bundle; {repo} is not one "
+                              f"({inside.stderr.strip() or 'git rev-parse failed'})")
+    found = git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if found.returncode != 0:
+        raise runner.RunError(f"the base ref {ref!r} does not exist in {repo} (a branch, tag or commit; a CI "
+                              f"checkout may need it fetched first: git fetch origin {ref})")
+    return found.stdout.strip()
+
+
+@contextlib.contextmanager
+def base_worktree(commit: str, repo: Path = layout.BUNDLE) -> Iterator[Path]:
+    """The commit checked out, detached, in a second worktree of the repository; removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="perf-gate-base-"))
+    added = git(repo, "worktree", "add", "--detach", "--quiet", str(folder), commit)
+    if added.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise runner.RunError(f"could not check the base {commit[:12]} out in a worktree: "
+                              f"{added.stderr.strip().splitlines()[-1] if added.stderr.strip() else added.returncode}")
+    try:
+        yield folder
+    finally:
+        git(repo, "worktree", "remove", "--force", str(folder))
+        shutil.rmtree(folder, ignore_errors=True)
+        git(repo, "worktree", "prune")
+
+
+@contextlib.contextmanager
+def round_storage(side: str) -> Iterator[dict[str, str] | None]:
+    """A round's own storage: with DATABASE_URL (the job's PostgreSQL and Redis) a fresh database and Redis
+    key prefix, dropped afterwards; else None (the embedded stack's data folder is the round's own)."""
+    database = os.environ.get("DATABASE_URL")
+    if not database:
+        yield None
+        return
+    from stack.sandbox import service_storage
+
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    with contextlib.ExitStack() as cleanup:
+        try:
+            env = cleanup.enter_context(service_storage(f"ab_{side}", postgres_url=database, redis_url=redis_url))
+        except Exception as error:  # noqa: BLE001 - any failure: this round has no storage of its own
+            raise runner.RunError(f"could not create the {side} round's own database and Redis prefix from "
+                                  f"DATABASE_URL and REDIS_URL: {type(error).__name__}: {error}") from None
+        yield env
+
+
+def run_round(args: argparse.Namespace, profile: Profile, side: Side, folder: Path) -> None:
+    """One round: a fresh stack of one side, seeded, loaded with the head's suite, stopped."""
+    runner.prepare_results(folder)
+    try:
+        with round_storage(side.name) as env:
+            target = runner.start_reference_stack(folder, args.bind, side.port, args.workers, side.tree, env)
+            try:
+                runner.check_target(target.base_url)
+                accounts = runner.seed_accounts(profile, folder, target)
+                command = runner.locust_command(profile, target, folder, accounts, args.think_scale, args.processes)
+                runner.run_locust(command, profile, target, folder)
+            finally:
+                runner.stop_reference_stack(target)
+    except runner.RunError as error:
+        raise runner.RunError(f"the {side.name} round {folder.name} ({side.commit[:12]}): {error}") from None
+
+
+def judge(profile: Profile, results: Path, rounds: list[tuple[str, Path]], policy: Path) -> int:
+    """`python -m gate paired` on the rounds, in the order they ran."""
+    command = runner.python_module("gate", "paired", "--profile", profile.name, "--out", str(results),
+                                   "--policy", str(policy.resolve()))
+    for side, folder in rounds:
+        command += ["--round", f"{side}:{folder}"]
+    done = subprocess.run(command, check=False)
+    return done.returncode if done.returncode in (runner.PASS, runner.REGRESSION) else runner.UNJUDGEABLE
+
+
+def report_unjudgeable(profile: str, results: Path, reason: str, policy: Path) -> None:
+    """The gate's verdict.json and summary.md for a paired run that never reached the gate."""
+    from gate.judge.verdict import unjudgeable_verdict
+    from gate.publish.files import write_report
+    from gate.report.render import render_summary
+
+    verdict = unjudgeable_verdict(f"this paired run broke before the gate: {reason}", profile, None, str(policy), None)
+    verdict["comparison"] = "paired"
+    write_report(verdict, render_summary(verdict), str(results))
+
+
+def run_paired(args: argparse.Namespace, profile: Profile, results: Path) -> int:
+    """Base and head in rounds on this machine, then the paired verdict. Exit 0 pass, 1 fail, 2 cannot judge."""
+    one_round, count = round_profile(profile, args.rounds, args.round_time)
+    order = round_order(count)
+    runner.prepare_results(results)
+    shutil.rmtree(results / ROUNDS, ignore_errors=True)
+    try:
+        commit = resolve_commit(args.compare_base)
+        head_commit = git(layout.BUNDLE, "rev-parse", "HEAD").stdout.strip() or "this checkout"
+        print(f"ab: {profile.name} in {count} rounds of {one_round.run_time_s} s ({' '.join(s[0].upper() for s in order)}): "
+              f"base {args.compare_base} ({commit[:12]}) against head {head_commit[:12]} (this checkout)", flush=True)
+        with base_worktree(commit) as tree:
+            sides = {BASE: Side(BASE, tree, args.port + 1, commit), HEAD: Side(HEAD, layout.BUNDLE, args.port, head_commit)}
+            done = []
+            for number, name in enumerate(order, start=1):
+                folder = results / ROUNDS / f"{number:02d}-{name}"
+                print(f"ab: round {number}/{count}, {name}", flush=True)
+                run_round(args, one_round, sides[name], folder)
+                done.append((name, folder))
+    except runner.RunError as error:
+        print(f"perf-gate: cannot judge this run: {error}", file=sys.stderr, flush=True)
+        if not args.no_gate:
+            report_unjudgeable(profile.name, results, str(error), args.policy)
+        return runner.UNJUDGEABLE
+    if args.no_gate:
+        return runner.PASS
+    return judge(profile, results, done, args.policy)
