@@ -1,0 +1,178 @@
+"""The paired A/B runner (`python -m scripts.run PROFILE --compare-base REF`, scripts/ab.py): the base
+commit in a second worktree, base and head rounds in balanced order, each a fresh stack of its own tree.
+
+The live tests run the runner of a throwaway clone of this repository, whose last two commits are a
+base and a head made for the test (a broken stack, a route the base lacks), so that the commits are
+real and nothing is written to this repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts import ab, profiles, run
+from scripts.layout import BUNDLE
+from scripts.profiles import ProfileError
+
+GIT_AUTHOR = ["-c", "user.name=perf-gate tests", "-c", "user.email=tests@perf-gate.invalid"]
+
+
+def test_rounds_run_in_balanced_order_in_blocks_of_one_base_and_one_head():
+    assert "".join(side[0].upper() for side in ab.round_order(8)) == "BHHBBHHB"
+    assert "".join(side[0].upper() for side in ab.round_order(4)) == "BHHB"
+    for count in (2, 5, 0):
+        with pytest.raises(ProfileError, match="even number of rounds, at least 4"):
+            ab.round_order(count)
+
+
+def test_a_round_is_the_profile_in_short_ramping_its_users_over_the_same_share_of_its_time():
+    smoke = profiles.load("smoke")
+    one_round, count = ab.round_profile(smoke)
+    assert (count, one_round.run_time_s) == (smoke.paired_rounds, smoke.paired_round_time_s) == (8, 20)
+    assert one_round.users == smoke.users
+    # 10 users at 1/s take 10 s of the smoke's 120: in a 20-s round, 10 users in 1.7 s
+    assert one_round.spawn_rate == 6.0
+    assert one_round.sample_target == 34  # the profile's 200 per 120 s, per 20-s round
+    assert ab.round_profile(smoke, 4, 10)[0].run_time_s == 10
+    with pytest.raises(ProfileError, match="no paired A/B settings"):
+        ab.round_profile(profiles.load("load"))
+
+
+@pytest.mark.parametrize("extra", [["--stack", "external"], ["--baseline", "b.json"], ["--compare", "auto"],
+                                   ["--accounts", "a.json"]])
+def test_compare_base_refuses_options_of_the_baseline_mode(extra, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        run.parse_args(["smoke", "--compare-base", "HEAD", *extra])
+    assert stopped.value.code == 2
+    assert "--compare-base measures two reference stacks against each other" in capsys.readouterr().err
+
+
+def test_rounds_without_compare_base_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        run.parse_args(["smoke", "--rounds", "4"])
+    assert "give --compare-base REF" in capsys.readouterr().err
+
+
+def test_a_base_ref_that_does_not_exist_cannot_be_judged_and_says_so(tmp_path):
+    done = subprocess.run([sys.executable, "-P", "-m", "scripts.run", "smoke", "--compare-base",
+                           "no-such-branch-xyz", "--results", str(tmp_path)], check=False, capture_output=True, text=True,
+                          cwd=BUNDLE, timeout=120)
+    assert done.returncode == 2
+    assert "the base ref 'no-such-branch-xyz' does not exist in" in done.stderr
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert (verdict["verdict"], verdict["comparison"]) == ("unjudgeable", "paired")
+    assert "no-such-branch-xyz" in (tmp_path / "summary.md").read_text()
+
+
+def test_a_ref_that_looks_like_an_option_is_refused():
+    with pytest.raises(run.RunError, match="give a branch, tag or commit"):
+        ab.resolve_commit("--output=/tmp/x")
+
+
+def test_a_round_gets_a_fresh_database_and_redis_prefix_of_its_own_dropped_afterwards(monkeypatch, services_env):
+    import asyncio
+
+    import asyncpg
+
+    monkeypatch.setenv("DATABASE_URL", services_env["postgres"])
+    monkeypatch.setenv("REDIS_URL", services_env["redis"])
+
+    async def databases() -> set[str]:
+        connection = await asyncpg.connect(services_env["postgres"])
+        try:
+            return {row["datname"] for row in await connection.fetch("SELECT datname FROM pg_database")}
+        finally:
+            await connection.close()
+
+    with ab.round_storage("base") as env:
+        database = env["DATABASE_URL"].rsplit("/", 1)[1]
+        assert database.startswith("voiceassist_ab_base_") and database in asyncio.run(databases())
+        assert env["VOICEASSIST_REDIS_PREFIX"].startswith("voiceassist-ab_base-")
+    assert database not in asyncio.run(databases())
+
+
+# -- live: the runner of a throwaway clone, base = HEAD~1 --------------------------------------
+
+
+def clone_with_base(tmp_path: Path, break_base) -> Path:
+    """A clone of this repository's HEAD with two commits on top: the base (HEAD~1 of the clone), changed by
+    `break_base(tree)`, and the head, which undoes it (the clone's HEAD, its working tree)."""
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "--quiet", "--shared", str(BUNDLE), str(clone)], check=True, timeout=120)
+    break_base(clone)
+    subprocess.run(["git", "-C", str(clone), *GIT_AUTHOR, "commit", "--quiet", "-am", "base"], check=True)
+    subprocess.run(["git", "-C", str(clone), *GIT_AUTHOR, "revert", "--quiet", "--no-edit", "HEAD"], check=True)
+    return clone
+
+
+def run_clone(clone: Path, results: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The clone's own runner, gate and stack (its tree first on the path), as `make ab` runs them there."""
+    environment = {**os.environ, "PYTHONPATH": str(clone), **(env or {})}
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if env is None or name not in env:
+            environment.pop(name, None)
+    return subprocess.run([sys.executable, "-P", "-m", "scripts.run", "smoke", "--compare-base", "HEAD~1",
+                           "--results", str(results), "--port", str(run_port()), *extra],
+                          check=False, capture_output=True, text=True, cwd=clone, env=environment, timeout=600)
+
+
+def run_port() -> int:
+    from stack.server import free_port
+
+    return free_port()
+
+
+def worktrees(clone: Path) -> list[str]:
+    listed = subprocess.run(["git", "-C", str(clone), "worktree", "list", "--porcelain"], capture_output=True,
+                            text=True, check=True).stdout
+    return [line for line in listed.splitlines() if line.startswith("worktree ")]
+
+
+def test_a_base_whose_stack_does_not_start_cannot_be_judged_and_leaves_nothing_behind(tmp_path):
+    def break_stack(tree: Path) -> None:
+        app = tree / "stack" / "app.py"
+        app.write_text(app.read_text() + '\nraise SystemExit("this base is broken on purpose")\n')
+
+    clone = clone_with_base(tmp_path, break_stack)
+    done = run_clone(clone, tmp_path / "results", "--rounds", "4", "--round-time", "5s")
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "cannot judge this run: the base round 01-base" in done.stderr
+    assert "this base is broken on purpose" in (tmp_path / "results" / "rounds" / "01-base" / "stack.log").read_text()
+    verdict = json.loads((tmp_path / "results" / "verdict.json").read_text())
+    assert verdict["verdict"] == "unjudgeable" and "the base round 01-base" in verdict["reason"]
+    assert len(worktrees(clone)) == 1  # the base's worktree is gone
+
+
+@pytest.mark.e2e
+def test_a_route_the_head_adds_is_new_in_the_head_and_the_rounds_are_judged_paired(tmp_path, services_env):
+    """Both sides on the job's PostgreSQL and Redis, each round in a database of its own."""
+    def drop_metrics_route(tree: Path) -> None:
+        metrics = tree / "stack" / "metrics.py"
+        metrics.write_text(metrics.read_text().replace('@router.get("/metrics")', '@router.get("/metrics-later")'))
+
+    clone = clone_with_base(tmp_path, drop_metrics_route)
+    results = tmp_path / "results"
+    done = run_clone(clone, results, "--rounds", "4", "--round-time", "8s",
+                     env={"DATABASE_URL": services_env["postgres"], "REDIS_URL": services_env["redis"]})
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-2000:]
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["comparison"] == "paired"
+    assert [f["severity"] for f in verdict["findings"] if f["kind"] == "new_endpoint"
+            and f["endpoint"] == "GET /metrics"] == ["warn"]
+    rounds = sorted(path.name for path in (results / "rounds").iterdir())
+    assert rounds == ["01-base", "02-head", "03-head", "04-base"]
+    base_stats = json.loads((results / "rounds" / "01-base" / "stats.json").read_text())
+    base_metrics = [e for e in base_stats if e["name"] == "/metrics"]
+    assert base_metrics and base_metrics[0]["num_failures"] == base_metrics[0]["num_requests"] > 0
+    judged = [e for e in verdict["endpoints"] if "distribution" in e["metrics"]]
+    assert len(judged) >= 15
+    summary = (results / "summary.md").read_text()
+    assert "Endpoints (base rounds → head rounds)" in summary and "paired with 2 base rounds" in summary
+    assert '"stack_mode": "services"' in (results / "rounds" / "02-head" / "metrics.json").read_text()
+    assert len(worktrees(clone)) == 1
