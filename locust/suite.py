@@ -61,6 +61,8 @@ def add_suite_options(parser) -> None:
     group.add_argument("--paired-round-time", default="0",
                        help="Paired A/B: each round's run time (the profile's sample target scales with it). "
                             "Not used by Locust itself.")
+    group.add_argument("--paired-spawn-rate", type=float, default=0.0,
+                       help="Paired A/B: users started per second in a round. Not used by Locust itself.")
     # the staged shapes' parameters live in the stress and spike profiles
     group.add_argument("--stress-step-users", type=int, default=50, help="Stress: users added per stage.")
     group.add_argument("--stress-step-time", default="90s", help="Stress: how long each stage holds.")

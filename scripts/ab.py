@@ -47,6 +47,7 @@ class Side:
     tree: Path  # whose stack serves it
     port: int
     commit: str  # what the tree holds, for the log and the report
+    env: dict[str, str] | None = None  # more of the stack's environment (the calibration's injected latency)
 
 
 def round_order(rounds: int) -> list[str]:
@@ -60,17 +61,17 @@ def round_order(rounds: int) -> list[str]:
 
 def round_profile(profile: Profile, rounds: int | None = None, round_time_s: int | None = None) -> tuple[Profile, int]:
     """(the profile one round runs, the number of rounds): the profile's paired settings unless given.
-    A round ramps its users up over the same share of its run time as the profile does (the smoke: 10
-    users at 1/s in 120 s; in a 20-s round, 6/s): at the profile's rate a short round would spend itself
-    ramping, and all at once their logins would queue behind each other's password hashing."""
+    A round ramps its users up at the profile's paired-spawn-rate (else its spawn rate): at the smoke's
+    1/s a 20-s round would spend half itself ramping, and all at once the users' logins would queue
+    behind each other's password hashing, past the login SLO."""
     rounds = rounds or profile.paired_rounds
     round_time_s = round_time_s or profile.paired_round_time_s
     if not rounds or not round_time_s:
         raise ProfileError(f"profile {profile.name} has no paired A/B settings (paired-rounds, paired-round-time in "
                            f"{profile.path.name}); give --rounds and --round-time")
     one_round = profile.scaled(1.0, profile.users, round_time_s)
-    ramp_s = min(profile.users / profile.spawn_rate, profile.run_time_s) * round_time_s / profile.run_time_s
-    return replace(one_round, spawn_rate=min(float(one_round.users), round(one_round.users / max(ramp_s, 1.0), 1))), rounds
+    spawn_rate = min(float(one_round.users), profile.paired_spawn_rate or profile.spawn_rate)
+    return replace(one_round, spawn_rate=spawn_rate), rounds
 
 
 def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -134,7 +135,8 @@ def run_round(args: argparse.Namespace, profile: Profile, side: Side, folder: Pa
     """One round: a fresh stack of one side, seeded, loaded with the head's suite, stopped."""
     runner.prepare_results(folder)
     try:
-        with round_storage(side.name) as env:
+        with round_storage(side.name) as storage:
+            env = {**(storage or {}), **(side.env or {})} or None
             target = runner.start_reference_stack(folder, args.bind, side.port, args.workers, side.tree, env)
             try:
                 runner.check_target(target.base_url)
@@ -168,12 +170,24 @@ def report_unjudgeable(profile: str, results: Path, reason: str, policy: Path) -
     write_report(verdict, render_summary(verdict), str(results))
 
 
+def run_rounds(args: argparse.Namespace, one_round: Profile, sides: dict[str, Side], order: list[str],
+               results: Path) -> list[tuple[str, Path]]:
+    """Every round in order, each in <results>/rounds/NN-side: (side, folder) in the order they ran."""
+    shutil.rmtree(results / ROUNDS, ignore_errors=True)
+    done = []
+    for number, name in enumerate(order, start=1):
+        folder = results / ROUNDS / f"{number:02d}-{name}"
+        print(f"ab: round {number}/{len(order)}, {name}", flush=True)
+        run_round(args, one_round, sides[name], folder)
+        done.append((name, folder))
+    return done
+
+
 def run_paired(args: argparse.Namespace, profile: Profile, results: Path) -> int:
     """Base and head in rounds on this machine, then the paired verdict. Exit 0 pass, 1 fail, 2 cannot judge."""
     one_round, count = round_profile(profile, args.rounds, args.round_time)
     order = round_order(count)
     runner.prepare_results(results)
-    shutil.rmtree(results / ROUNDS, ignore_errors=True)
     try:
         commit = resolve_commit(args.compare_base)
         head_commit = git(layout.BUNDLE, "rev-parse", "HEAD").stdout.strip() or "this checkout"
@@ -181,12 +195,7 @@ def run_paired(args: argparse.Namespace, profile: Profile, results: Path) -> int
               f"base {args.compare_base} ({commit[:12]}) against head {head_commit[:12]} (this checkout)", flush=True)
         with base_worktree(commit) as tree:
             sides = {BASE: Side(BASE, tree, args.port + 1, commit), HEAD: Side(HEAD, layout.BUNDLE, args.port, head_commit)}
-            done = []
-            for number, name in enumerate(order, start=1):
-                folder = results / ROUNDS / f"{number:02d}-{name}"
-                print(f"ab: round {number}/{count}, {name}", flush=True)
-                run_round(args, one_round, sides[name], folder)
-                done.append((name, folder))
+            done = run_rounds(args, one_round, sides, order, results)
     except runner.RunError as error:
         print(f"perf-gate: cannot judge this run: {error}", file=sys.stderr, flush=True)
         if not args.no_gate:

@@ -51,6 +51,7 @@ class Profile:
     # paired A/B (scripts/ab.py): how many rounds of base and head, and how long each round's load runs
     paired_rounds: int = 0
     paired_round_time_s: int = 0
+    paired_spawn_rate: float = 0.0
 
     def scaled(self, scale: float = 1.0, users: int | None = None, run_time_s: int | None = None) -> Profile:
         """The profile run smaller (or larger) without editing it; explicit figures win over scale.
@@ -93,6 +94,7 @@ def load(name: str, folder: Path = PROFILES) -> Profile:
             sample_target=int(settings.get("sample-target", 0)),
             paired_rounds=int(settings.get("paired-rounds", 0)),
             paired_round_time_s=parse_timespan(settings.get("paired-round-time", "0")),
+            paired_spawn_rate=float(settings.get("paired-spawn-rate", 0)),
         )
     except KeyError as missing:
         raise ProfileError(f"profile {path}: the setting {missing} is missing") from None

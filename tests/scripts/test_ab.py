@@ -31,13 +31,12 @@ def test_rounds_run_in_balanced_order_in_blocks_of_one_base_and_one_head():
             ab.round_order(count)
 
 
-def test_a_round_is_the_profile_in_short_ramping_its_users_over_the_same_share_of_its_time():
+def test_a_round_is_the_profile_in_short_at_its_paired_spawn_rate():
     smoke = profiles.load("smoke")
     one_round, count = ab.round_profile(smoke)
     assert (count, one_round.run_time_s) == (smoke.paired_rounds, smoke.paired_round_time_s) == (8, 20)
     assert one_round.users == smoke.users
-    # 10 users at 1/s take 10 s of the smoke's 120: in a 20-s round, 10 users in 1.7 s
-    assert one_round.spawn_rate == 6.0
+    assert one_round.spawn_rate == smoke.paired_spawn_rate == 2.0  # 10 users in 5 s, not 10
     assert one_round.sample_target == 34  # the profile's 200 per 120 s, per 20-s round
     assert ab.round_profile(smoke, 4, 10)[0].run_time_s == 10
     with pytest.raises(ProfileError, match="no paired A/B settings"):

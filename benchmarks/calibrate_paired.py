@@ -1,0 +1,184 @@
+"""The paired A/B mode calibrated on this machine, beside the committed-baseline mode on the same conditions.
+
+    python -m benchmarks.calibrate_paired --unchanged 4 --inject-runs 2 --disturbed 1 --baseline-mode \\
+        --out /work/calib/ab
+
+Trials run in rotation (unchanged, each injected endpoint, disturbed, then again), so a machine that
+drifts over the hour touches every condition alike. Base and head are this checkout's HEAD commit
+(the base in a second worktree, as `--compare-base HEAD` would check it out), so any difference
+between them is the one the trial makes:
+
+- unchanged: nothing; a failing verdict is a false alarm;
+- inject ENDPOINT: the head's stack adds +PCT% to that route's own server time
+  (VOICEASSIST_INJECT_LATENCY), the base's does not; a failing finding on it is a detection;
+- disturbed: a CPU hog on every core during the second block's base round; the A/A control should
+  make the run "cannot judge" (exit 2), never a pass or a regression.
+
+With --baseline-mode each trial also makes one ordinary smoke run with the head's condition, judged
+against the committed baselines/smoke.json as a pull request is today. Every count is printed with its
+exact binomial 95% interval. Nothing here is a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import calibrate
+from scripts import ab, layout, profiles
+
+DEFAULT_ENDPOINTS = ("GET /api/auth/me", "GET /api/admin/kb/documents", "POST /api/chat")
+DISTURBED_ROUND = 4  # B H H [B]: the second block's base round, against the first block's in the A/A control
+HOG_LIMIT_S = 300
+
+
+@contextlib.contextmanager
+def cpu_hog():
+    """A busy loop on every core, bounded in time, stopped when the block ends."""
+    loop = f"import time\nend = time.monotonic() + {HOG_LIMIT_S}\nwhile time.monotonic() < end: pass\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(os.cpu_count() or 1)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def conditions(args) -> list[tuple[str, str | None]]:
+    """(kind, endpoint) of every trial, in rotation."""
+    plan = []
+    for turn in range(max(args.unchanged, args.inject_runs, args.disturbed)):
+        if turn < args.unchanged:
+            plan.append(("unchanged", None))
+        if turn < args.inject_runs:
+            plan += [("inject", endpoint) for endpoint in args.endpoints]
+        if turn < args.disturbed:
+            plan.append(("disturbed", None))
+    return plan
+
+
+def slug(kind: str, endpoint: str | None) -> str:
+    return kind if endpoint is None else f"{kind}-{endpoint.replace(' ', '-').replace('/', '_').strip('_-')}"
+
+
+def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args) -> dict:
+    if not (folder / "verdict.json").is_file():
+        profile = profiles.load("smoke")
+        one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
+        inject = {"VOICEASSIST_INJECT_LATENCY": f"{endpoint}=+{args.pct:g}%"} if kind == "inject" else None
+        sides = {ab.BASE: ab.Side(ab.BASE, tree, args.port + 1, commit),
+                 ab.HEAD: ab.Side(ab.HEAD, layout.BUNDLE, args.port, commit, env=inject)}
+        options = argparse.Namespace(bind="127.0.0.1", workers=1, think_scale=None, processes=1)
+        done = []
+        for number, side in enumerate(ab.round_order(count), start=1):
+            round_folder = folder / ab.ROUNDS / f"{number:02d}-{side}"
+            hog = cpu_hog() if kind == "disturbed" and number == DISTURBED_ROUND else contextlib.nullcontext()
+            with hog:
+                ab.run_round(options, one_round, sides[side], round_folder)
+            done.append((side, round_folder))
+        ab.judge(profile, folder, done, layout.POLICY)
+    return json.loads((folder / "verdict.json").read_text())
+
+
+def baseline_trial(folder: Path, kind: str, endpoint: str | None, args) -> dict:
+    """One smoke run of the head's condition, judged against the committed baseline."""
+    if not (folder / "gate" / "verdict.json").is_file():
+        inject = f"{endpoint}=+{args.pct:g}%" if kind == "inject" else None
+        load_args = argparse.Namespace(port=args.port, judge_only=False)
+        hog = cpu_hog() if kind == "disturbed" else contextlib.nullcontext()
+        with hog:  # the whole run disturbed: a baseline run has no base of its own to notice it
+            calibrate.load(folder, load_args, inject)
+        (folder / "gate").mkdir(exist_ok=True)
+        calibrate.gate(folder, layout.baseline_for("smoke"), folder / "gate")
+    return json.loads((folder / "gate" / "verdict.json").read_text())
+
+
+def outcome(verdict: dict, kind: str, endpoint: str | None) -> str:
+    """fail, pass or cannot-judge; for an injected trial, detected when a failing finding names the endpoint."""
+    if verdict["exit_code"] == 2:
+        return "cannot judge"
+    failing = {f["endpoint"] for f in verdict.get("findings", []) if f["severity"] == "fail"}
+    if kind == "inject":
+        return "detected" if endpoint in failing else "missed"
+    return "fail" if verdict["exit_code"] == 1 else "pass"
+
+
+def detectable(verdict: dict, endpoint: str) -> float | None:
+    for entry in verdict.get("endpoints", []):
+        if entry["endpoint"] == endpoint:
+            return (entry["metrics"].get("distribution") or {}).get("detectable_pct")
+    return None
+
+
+def table(rows: list[dict], mode: str, args) -> list[str]:
+    lines = [f"| condition | trials | {'detected' if mode else 'fail'} | pass | cannot judge |", "|---|---|---|---|---|"]
+    groups: dict[str, list[str]] = {}
+    for row in rows:
+        groups.setdefault(row["condition"], []).append(row[mode])
+    for condition, results in groups.items():
+        hits = sum(r in ("detected", "fail") for r in results)
+        lines.append(f"| {condition} | {len(results)} | {calibrate.rate(hits, len(results))} | "
+                     f"{sum(r in ('pass', 'missed') for r in results)} | {sum(r == 'cannot judge' for r in results)} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.calibrate_paired", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--unchanged", type=int, default=4, help="unchanged trials (false alarms)")
+    parser.add_argument("--inject-runs", type=int, default=2, help="trials per injected endpoint")
+    parser.add_argument("--disturbed", type=int, default=1, help="trials with a CPU hog in one base round")
+    parser.add_argument("--endpoints", type=lambda text: [e.strip() for e in text.split(",") if e.strip()],
+                        default=list(DEFAULT_ENDPOINTS), help="comma-separated endpoints to inject into, in turn")
+    parser.add_argument("--pct", type=float, default=30.0, help="the injected slowdown of the route's server time")
+    parser.add_argument("--rounds", type=int, help="rounds per trial (default the smoke's paired-rounds)")
+    parser.add_argument("--round-time", type=profiles.parse_timespan, help="round time (default the smoke's)")
+    parser.add_argument("--baseline-mode", action="store_true",
+                        help="also one smoke run per trial, judged against the committed baseline")
+    parser.add_argument("--port", type=int, default=8200)
+    parser.add_argument("--out", type=Path, required=True, help="trial folders (kept: a rerun judges what is there)")
+    args = parser.parse_args(argv)
+    os.environ.pop("VOICEASSIST_INJECT_LATENCY", None)
+    args.out.mkdir(parents=True, exist_ok=True)
+    commit = ab.resolve_commit("HEAD")
+    rows = []
+    with ab.base_worktree(commit) as tree:
+        for number, (kind, endpoint) in enumerate(conditions(args), start=1):
+            name = f"{number:02d}-{slug(kind, endpoint)}"
+            started = time.monotonic()
+            paired = paired_trial(args.out / name / "paired", kind, endpoint, tree, commit, args)
+            row = {"trial": name, "condition": kind if endpoint is None else f"+{args.pct:g}% {endpoint}",
+                   "paired": outcome(paired, kind, endpoint), "paired_reason": paired["reason"][:160],
+                   "paired_detectable": detectable(paired, endpoint) if endpoint else None}
+            if args.baseline_mode:
+                single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args)
+                row.update(baseline=outcome(single, kind, endpoint), baseline_reason=single["reason"][:160])
+            row["minutes"] = round((time.monotonic() - started) / 60, 1)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    (args.out / "trials.json").write_text(json.dumps(rows, indent=1))
+    print("\nPaired A/B (base and head in rounds on this machine):")
+    print("\n".join(table(rows, "paired", args)))
+    if args.baseline_mode:
+        print("\nCommitted baseline (one smoke run, gate check against baselines/smoke.json):")
+        print("\n".join(table(rows, "baseline", args)))
+    for endpoint in args.endpoints:
+        figures = [row["paired_detectable"] for row in rows if row["condition"].endswith(endpoint)
+                   and row["paired_detectable"] is not None]
+        if figures:
+            print(f"paired detectable on {endpoint}: median +{statistics.median(figures):.0f}% "
+                  f"(min {min(figures):.0f}, max {max(figures):.0f})")
+    minutes = [row["minutes"] for row in rows]
+    print(f"\n{len(rows)} trials, {sum(minutes):.0f} min; a paired trial's wall time is its rounds, stacks and gate")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
