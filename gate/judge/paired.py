@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -208,22 +209,28 @@ def compare_paired(rounds: list[tuple[str, Run]], policy: Policy) -> tuple[Compa
 
 
 def _check_control_shift(control_rounds: list[Block], limit_pct: float) -> None:
-    """Two base rounds whose whole run moved apart (a CPU hog in one of them, a noisy neighbour): the
-    median over the endpoints of their trimmed means' difference, pair by pair."""
-    for block in control_rounds:
-        differences = [observe(TRIMMED_MEAN, block.head.endpoints[name], 0.0).log
-                       - observe(TRIMMED_MEAN, block.base.endpoints[name], 0.0).log
-                       for name in block.base.endpoints if name in block.head.endpoints and name != AGGREGATED
-                       and min(block.base.endpoints[name].num_requests,
-                               block.head.endpoints[name].num_requests) >= MIN_REQUESTS_FOR_POOL]
-        if not differences:
-            continue
-        shift = math.expm1(float(np.median(differences))) * 100.0
-        if abs(shift) > limit_pct:
-            slower, faster = (block.head, block.base) if shift > 0 else (block.base, block.head)
-            raise Unjudgeable(f"the runner was too noisy to judge: the base disagreed with itself by {shift:+.0f}% "
-                              f"across its endpoints (base round {slower.path} against {faster.path}; the policy's "
-                              f"control_shift_pct is {limit_pct:g}%); rerun on a quieter runner")
+    """Base rounds whose whole run moved apart (a CPU hog in one of them, a noisy neighbour): per endpoint,
+    the mean over the control's blocks of the trimmed means' difference, then the median over endpoints.
+    The mean, not each block: the control's blocks run in reversed order (B1 against B4, then B8 against
+    B5), so a machine that drifts steadily (measured here: -35% over one paired run's three minutes) cancels
+    out of it, as it does out of the head-minus-base comparison, while one disturbed round does not."""
+    differences = []
+    for name in control_rounds[0].base.endpoints:
+        per_block = [observe(TRIMMED_MEAN, block.head.endpoints[name], 0.0).log
+                     - observe(TRIMMED_MEAN, block.base.endpoints[name], 0.0).log
+                     for block in control_rounds if name in block.head.endpoints and name in block.base.endpoints
+                     and min(block.base.endpoints[name].num_requests,
+                             block.head.endpoints[name].num_requests) >= MIN_REQUESTS_FOR_POOL]
+        if name != AGGREGATED and len(per_block) == len(control_rounds):
+            differences.append(float(np.mean(per_block)))
+    if not differences:
+        return
+    shift = math.expm1(float(np.median(differences))) * 100.0
+    if abs(shift) > limit_pct:
+        rounds = ", ".join(f"{Path(block.base.path).name} against {Path(block.head.path).name}" for block in control_rounds)
+        raise Unjudgeable(f"the runner was too noisy to judge: the base disagreed with itself by {shift:+.0f}% across "
+                          f"its endpoints (base rounds {rounds}; the policy's control_shift_pct is {limit_pct:g}%); "
+                          "rerun on a quieter runner")
 
 
 def _check_control(control: Comparison) -> None:
