@@ -89,6 +89,7 @@ class ShiftTest:
     # what the run-to-run part of the error is, and what else than requests would narrow it
     spread_source: str = "the baseline's own uncertainty (its runs' spread and sampling)"
     more: str = "a baseline of more runs"
+    rounds: int | None = None  # paired rounds (base and head): more of them narrow every part of the error
 
 
 def contention_variance(noises: dict[str, MetricNoise], shift_spread: float) -> float:
@@ -181,6 +182,11 @@ def unresolved_reason(test: ShiftTest, alpha: float, alpha_per_test: float, num_
     else:  # DIFFERENT needs the move to be significant
         text += f" is beyond +{bar_pct:.0f}% but within the noise"
         needed = (shift.deviation / _t(shift.dof, alpha_per_test / len(test.shifts))) ** 2
+    if test.rounds:  # paired: each block's difference carries both parts of the error, so blocks narrow both
+        factor = (shift.between + shift.within + shift.contention) / needed
+        if factor > MOST_REQUESTS_FACTOR:
+            return text + f": it would take over {MOST_REQUESTS_FACTOR}x the rounds ({test.rounds} now)"
+        return text + f": about {2 * math.ceil(factor * test.rounds / 2)} rounds ({test.rounds} now) would resolve it"
     fixed = shift.between + shift.contention  # what more requests in this run cannot reduce
     if fixed >= needed or shift.within <= 0:
         if shift.contention >= shift.between:

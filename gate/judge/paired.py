@@ -173,7 +173,7 @@ class PairedShifts:
                 dof=spread.dof, bar=max(baseline * pct / 100.0, floor_ms)))
         return distribution.combine(tuple(shifts), spread_measured=measured,
                                     spread_source="the spread between rounds",
-                                    more=f"more rounds ({2 * self.blocks} now)")
+                                    more=f"more rounds ({2 * self.blocks} now)", rounds=2 * self.blocks)
 
 
 def unserved_by_base(paired: list[Block]) -> list[Block]:

@@ -111,3 +111,18 @@ def test_the_command_line_writes_the_verdict_and_refuses_a_round_without_its_sid
 def test_too_few_rounds_cannot_be_judged(tmp_path, count):
     verdict = judge_paired(rounds(tmp_path)[:count], "smoke", str(POLICY))
     assert verdict["exit_code"] == 2 and "at least 2 blocks" in verdict["reason"]
+
+
+def test_an_unresolved_paired_endpoint_says_how_many_rounds_would_resolve_it():
+    import math
+
+    from gate.judge import distribution
+
+    # +10% measured where +15% is the bar, with a standard error that leaves both open
+    shift = distribution.StatisticShift(name="tmean", value=11.0, baseline=10.0, expected=10.0,
+                                        deviation=math.log(1.1), between=0.002, within=0.002, dof=10, bar=1.5)
+    paired = distribution.unresolved_reason(distribution.combine((shift,), rounds=8), 0.05, 0.05, 100)
+    # the bound must come down by (log 1.15 - log 1.1) / t(10, 5%): 1/6.6 of the variance, 8 rounds -> ~54
+    assert paired.endswith("cannot exclude +15%: about 54 rounds (8 now) would resolve it"), paired
+    single = distribution.unresolved_reason(distribution.combine((shift,)), 0.05, 0.05, 100)
+    assert "rounds" not in single and single.endswith("a baseline of more runs would resolve it")
