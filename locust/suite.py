@@ -61,6 +61,9 @@ def add_suite_options(parser) -> None:
     group.add_argument("--paired-round-time", default="0",
                        help="Paired A/B: each round's run time (the profile's sample target scales with it). "
                             "Not used by Locust itself.")
+    group.add_argument("--paired-max-rounds", type=int, default=0,
+                       help="Paired A/B: while a required endpoint (the policy's unresolved: fail) is UNRESOLVED, "
+                            "rounds are added up to this many. Not used by Locust itself.")
     group.add_argument("--paired-spawn-rate", type=float, default=0.0,
                        help="Paired A/B: users started per second in a round. Not used by Locust itself.")
     # the staged shapes' parameters live in the stress and spike profiles

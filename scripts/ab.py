@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -38,6 +39,7 @@ from scripts.profiles import Profile, ProfileError
 BASE, HEAD = "base", "head"
 ROUNDS = "rounds"  # the rounds' folders, under the results folder
 MIN_ROUNDS = 4  # two blocks of one base and one head round: the least the gate judges
+EXTRA_ROUNDS = 4  # two more blocks, keeping the order balanced, while a required endpoint is UNRESOLVED
 GIT_TIMEOUT_S = 120
 
 
@@ -171,11 +173,13 @@ def report_unjudgeable(profile: str, results: Path, reason: str, policy: Path) -
 
 
 def run_rounds(args: argparse.Namespace, one_round: Profile, sides: dict[str, Side], order: list[str],
-               results: Path) -> list[tuple[str, Path]]:
-    """Every round in order, each in <results>/rounds/NN-side: (side, folder) in the order they ran."""
-    shutil.rmtree(results / ROUNDS, ignore_errors=True)
-    done = []
-    for number, name in enumerate(order, start=1):
+               results: Path, done: list[tuple[str, Path]] | None = None) -> list[tuple[str, Path]]:
+    """Every round of `order` not yet in `done`, each in <results>/rounds/NN-side: (side, folder) of all
+    the rounds, in the order they ran."""
+    done = list(done or [])
+    if not done:
+        shutil.rmtree(results / ROUNDS, ignore_errors=True)
+    for number, name in enumerate(order[len(done):], start=len(done) + 1):
         folder = results / ROUNDS / f"{number:02d}-{name}"
         print(f"ab: round {number}/{len(order)}, {name}", flush=True)
         run_round(args, one_round, sides[name], folder)
@@ -183,24 +187,49 @@ def run_rounds(args: argparse.Namespace, one_round: Profile, sides: dict[str, Si
     return done
 
 
+def open_required(results: Path) -> list[str]:
+    """The endpoints a failing verdict failed for being UNRESOLVED only (the policy's `unresolved: fail`):
+    [] when anything else failed it, or nothing did."""
+    try:
+        verdict = json.loads((results / "verdict.json").read_text())
+    except (OSError, ValueError):
+        return []
+    failing = [finding for finding in verdict.get("findings", []) if finding.get("severity") == "fail"]
+    if verdict.get("exit_code") != runner.REGRESSION or any(f.get("kind") != "unresolved" for f in failing):
+        return []
+    return sorted({f["endpoint"] for f in failing})
+
+
 def run_paired(args: argparse.Namespace, profile: Profile, results: Path) -> int:
-    """Base and head in rounds on this machine, then the paired verdict. Exit 0 pass, 1 fail, 2 cannot judge."""
+    """Base and head in rounds on this machine, then the paired verdict. Exit 0 pass, 1 fail, 2 cannot judge.
+
+    When the only failures are required endpoints left UNRESOLVED, two more blocks of rounds are run and
+    everything judged again, up to the profile's paired-max-rounds; past it the verdict stands, reported."""
     one_round, count = round_profile(profile, args.rounds, args.round_time)
-    order = round_order(count)
+    budget = max(count, args.max_rounds or profile.paired_max_rounds or count)
+    round_order(budget)  # an odd budget is refused before any round runs
     runner.prepare_results(results)
     try:
         commit = resolve_commit(args.compare_base)
         head_commit = git(layout.BUNDLE, "rev-parse", "HEAD").stdout.strip() or "this checkout"
+        order = round_order(count)
         print(f"ab: {profile.name} in {count} rounds of {one_round.run_time_s} s ({' '.join(s[0].upper() for s in order)}): "
               f"base {args.compare_base} ({commit[:12]}) against head {head_commit[:12]} (this checkout)", flush=True)
         with base_worktree(commit) as tree:
             sides = {BASE: Side(BASE, tree, args.port + 1, commit), HEAD: Side(HEAD, layout.BUNDLE, args.port, head_commit)}
             done = run_rounds(args, one_round, sides, order, results)
+            if args.no_gate:
+                return runner.PASS
+            verdict = judge(profile, results, done, args.policy)
+            while (open_endpoints := open_required(results)) and len(done) < budget:
+                order = round_order(min(len(done) + EXTRA_ROUNDS, budget))
+                print(f"ab: {len(open_endpoints)} required endpoint(s) UNRESOLVED ({', '.join(open_endpoints)}): "
+                      f"{len(order) - len(done)} more rounds (paired-max-rounds {budget})", flush=True)
+                done = run_rounds(args, one_round, sides, order, results, done)
+                verdict = judge(profile, results, done, args.policy)
     except runner.RunError as error:
         print(f"perf-gate: cannot judge this run: {error}", file=sys.stderr, flush=True)
         if not args.no_gate:
             report_unjudgeable(profile.name, results, str(error), args.policy)
         return runner.UNJUDGEABLE
-    if args.no_gate:
-        return runner.PASS
-    return judge(profile, results, done, args.policy)
+    return verdict

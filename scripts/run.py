@@ -436,6 +436,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="paired A/B: rounds (even, >= 4; default the profile's paired-rounds)")
     parser.add_argument("--round-time", type=profiles.parse_timespan,
                         help="paired A/B: each round's run time, e.g. 20s (default the profile's paired-round-time)")
+    parser.add_argument("--max-rounds", type=int,
+                        help="paired A/B: rounds a required endpoint left UNRESOLVED may extend the run to "
+                             "(default the profile's paired-max-rounds)")
     parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file")
     parser.add_argument("--no-gate", action="store_true", help="only run the load (e.g. to record a baseline)")
     parser.add_argument("--no-confirm", dest="confirm", action="store_false",
@@ -449,8 +452,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if clashes:
             parser.error(f"--compare-base measures two reference stacks against each other; it takes no "
                          f"{', '.join(clashes)}")
-    elif args.rounds is not None or args.round_time is not None:
-        parser.error("--rounds and --round-time are paired A/B settings: give --compare-base REF")
+    elif args.rounds is not None or args.round_time is not None or args.max_rounds is not None:
+        parser.error("--rounds, --round-time and --max-rounds are paired A/B settings: give --compare-base REF")
     return args
 
 

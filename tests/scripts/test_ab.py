@@ -55,7 +55,7 @@ def test_compare_base_refuses_options_of_the_baseline_mode(extra, capsys):
 def test_rounds_without_compare_base_are_refused(capsys):
     with pytest.raises(SystemExit):
         run.parse_args(["smoke", "--rounds", "4"])
-    assert "give --compare-base REF" in capsys.readouterr().err
+    assert "are paired A/B settings: give --compare-base REF" in capsys.readouterr().err
 
 
 def test_a_base_ref_that_does_not_exist_cannot_be_judged_and_says_so(tmp_path):
@@ -175,3 +175,34 @@ def test_a_route_the_head_adds_is_new_in_the_head_and_the_rounds_are_judged_pair
     assert "Endpoints (base rounds → head rounds)" in summary and "paired with 2 base rounds" in summary
     assert '"stack_mode": "services"' in (results / "rounds" / "02-head" / "metrics.json").read_text()
     assert len(worktrees(clone)) == 1
+
+
+def test_a_required_endpoint_left_unresolved_adds_blocks_of_rounds_up_to_the_budget(tmp_path, monkeypatch):
+    """The policy requires GET /api/auth/me (unresolved: fail); the head is 12% slower there, which neither
+    crosses the +15% bar nor is excluded: each verdict fails it UNRESOLVED, so rounds are added, two blocks
+    at a time, in balanced order, up to --max-rounds; then the failing verdict stands."""
+    from benchmarks.synthetic import smoke_shape, write_run
+
+    policy = tmp_path / "policy.yml"
+    policy.write_text((BUNDLE / "baselines" / "policy.yml").read_text().replace(  # the last rule wins
+        "\nprofiles:\n", '  - endpoint: "GET /api/auth/me"\n    metrics:\n      distribution: {unresolved: fail}\n'
+        "\nprofiles:\n", 1))
+    ran = []
+
+    def synthetic_round(args, one_round, side, folder):
+        ran.append(side.name)
+        shape = smoke_shape(minutes=0.5)
+        if side.name == ab.HEAD:
+            shape.endpoints["GET /api/auth/me"].median_ms *= 1.12
+        write_run(folder, shape, seed=len(ran))
+
+    monkeypatch.setattr(ab, "run_round", synthetic_round)
+    results = tmp_path / "results"
+    args = run.parse_args(["smoke", "--compare-base", "HEAD", "--rounds", "8", "--max-rounds", "16",
+                           "--policy", str(policy), "--results", str(results)])
+    assert ab.run_paired(args, profiles.load("smoke"), results) == run.REGRESSION
+    assert "".join(side[0].upper() for side in ran) == "BHHBBHHB" * 2
+    assert ab.open_required(results) == ["GET /api/auth/me"]
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["reason"].startswith("GET /api/auth/me UNRESOLVED") and "rounds (16 now)" in verdict["reason"]
+    assert "paired with 8 base rounds on the same machine" in (results / "summary.md").read_text()
