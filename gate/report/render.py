@@ -160,6 +160,8 @@ def _shift(metric: dict | None) -> str:
 def _endpoint_section(verdict: dict, only_notable: bool) -> str:
     rows, unresolved = [], []
     hidden = 0
+    paired = verdict.get("comparison") == "paired"
+    against, reference = ("vs base", "base") if paired else ("vs baseline", "baseline")
     for endpoint in verdict["endpoints"]:
         metrics = endpoint.get("metrics", {})
         p95 = metrics.get("p95")
@@ -176,30 +178,32 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
             "p50 ms": _pair(metrics.get("p50")),
             "p95 ms": _pair(p95),
             "p99 ms": _pair(metrics.get("p99")),
-            "vs baseline": _state(shape),
+            against: _state(shape),
             "change [interval]": _shift(shape),
             "detectable": _detectable((shape or p95 or {}).get("detectable_pct")),
             "p95 limit": _number(p95.get("limit"), "ms") if p95 else "–",
             "failures": _number(metrics["failure_ratio"]["value"], "ratio") if "failure_ratio" in metrics else "–",
             "verdict": STATUS_ICONS.get(endpoint["status"], markdown.text(endpoint["status"])),
         })
-    text = ("### Endpoints (base rounds → head rounds)\n\n" if verdict.get("comparison") == "paired"
-            else "### Endpoints (baseline → this run)\n\n")
+    text = ("### Endpoints (base rounds → head rounds)\n\n" if paired else "### Endpoints (baseline → this run)\n\n")
     text += tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github", showindex=False) if rows else \
         "_Every endpoint passes._"
     if hidden:
         text += f"\n\n_{hidden} endpoints that pass are not listed to fit a comment; see verdict.json._"
-    text += ("\n\n_vs baseline_: the whole response-time distribution (trimmed mean, p90, p95) against the "
-             "baseline's. **SAME**: a regression of the policy's size is excluded; **DIFFERENT**: it moved beyond "
+    text += (f"\n\n_{against}_: the whole response-time distribution (trimmed mean, p90, p95) against the "
+             + ("base's, block by block (one base and one head round each). " if paired else "baseline's. ")
+             + "**SAME**: a regression of the policy's size is excluded; **DIFFERENT**: it moved beyond "
              "the policy's bar, significantly (✱ a regression); **UNRESOLVED**: neither, see below. _change_: at "
-             "the quantile shown, net of the run-wide shift, with its interval. _detectable_: the smallest "
-             "slowdown this run could have flagged, given the policy's percentage and floor and the measured noise.")
+             + ("the quantile shown, head against base, with its interval. " if paired else
+                "the quantile shown, net of the run-wide shift, with its interval. ")
+             + "_detectable_: the smallest slowdown this run could have flagged, given the policy's percentage "
+             "and floor and the measured noise.")
     blind = [e["endpoint"] for e in verdict["endpoints"] if verdict.get("comparison") in ("baseline", "paired")
              and e["endpoint"] != "Aggregated" and e["status"] != "unjudgeable" and e.get("metrics")
              and "distribution" not in e["metrics"]]
     if blind:
-        text += ("\n\n**Not compared with the baseline** (the policy's `relative: off`, or not in the baseline): "
-                 + ", ".join(markdown.code(name) for name in blind) + ". Only their absolute limits apply.")
+        text += (f"\n\n**Not compared with the {reference}** (the policy's `relative: off`, or not in the "
+                 f"{reference}): " + ", ".join(markdown.code(name) for name in blind) + ". Only their absolute limits apply.")
     if unresolved:
         text += "\n\n**UNRESOLVED**:\n" + "\n".join(
             f"- {markdown.code(name)}: {markdown.text(reason or 'no reason recorded')}" for name, reason in unresolved)

@@ -126,3 +126,13 @@ def test_an_unresolved_paired_endpoint_says_how_many_rounds_would_resolve_it():
     assert paired.endswith("cannot exclude +15%: about 54 rounds (8 now) would resolve it"), paired
     single = distribution.unresolved_reason(distribution.combine((shift,)), 0.05, 0.05, 100)
     assert "rounds" not in single and single.endswith("a baseline of more runs would resolve it")
+
+
+def test_the_paired_summary_speaks_of_the_base_not_a_baseline(tmp_path):
+    from gate.report.render import render_summary
+
+    summary = render_summary(judge_paired(rounds(tmp_path), "smoke", str(POLICY)))
+    assert "### Endpoints (base rounds → head rounds)" in summary
+    assert "| vs base " in summary and "vs baseline" not in summary
+    assert "head against base" in summary and "net of the run-wide shift" not in summary
+    assert "**Not compared with the base**" in summary
