@@ -93,13 +93,22 @@ def merged(runs: list[Run]) -> Run:
             histogram=merge_histograms([r.histogram for r in records]), errors=errors)
     counters = {name: sum(run.counters.get(name, 0) for run in runs) for name in runs[0].counters}
     cpu = [run.generator_cpu_pct for run in runs if run.generator_cpu_pct is not None]
-    return replace(runs[0], path=", ".join(run.path for run in runs), endpoints=endpoints, counters=counters,
+    return replace(runs[0], path=_paths(runs), endpoints=endpoints, counters=counters,
                    duration_s=sum(run.duration_s for run in runs),
                    planned_run_time_s=sum(run.planned_run_time_s or run.duration_s for run in runs),
                    cpu_warning=any(run.cpu_warning for run in runs),
                    errors_known=all(run.errors_known for run in runs),
                    workers_unreported=sum(run.workers_unreported for run in runs),
                    generator_cpu_pct=max(cpu) if cpu else None)
+
+
+def _paths(runs: list[Run]) -> str:
+    """'results/smoke/rounds/{02-head,03-head}': the rounds' folders, their common parent once."""
+    folders = [Path(run.path) for run in runs]
+    parent = folders[0].parent
+    if len(folders) > 1 and all(folder.parent == parent for folder in folders):
+        return f"{parent}/{{{','.join(folder.name for folder in folders)}}}"
+    return ", ".join(run.path for run in runs)
 
 
 @dataclass(frozen=True)
