@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gate import Unjudgeable
 from gate.judge.compare import compare
-from gate.judge.paired import blocks, compare_paired
+from gate.judge.paired import MIN_BLOCKS_FOR_CONTROL, blocks, compare_paired
 from gate.judge.verdict import borderline_regressions, confirmed, decide, unjudgeable_verdict
 from gate.read.baseline import baseline_runs, fingerprint_difference, read_baseline_document
 from gate.read.policy import load_policy
@@ -85,12 +85,17 @@ def judge_paired(rounds: list[tuple[str, str]], profile: str, policy_path: str) 
                                   "base and head needs the same profile and settings")
         comparison, run, bases = compare_paired(runs, policy)
         paired_with = {"runs": [{"counters": base.counters} for base in bases], "fingerprint": first.fingerprint,
-                       "provenance": {"command": "paired rounds: " + " ".join(side[0].upper() for side, _ in rounds)}}
+                       "provenance": {"command": "paired rounds: " + " ".join(side[0].upper() for side, _ in rounds)
+                                      + ("" if len(rounds) >= 2 * MIN_BLOCKS_FOR_CONTROL else
+                                         f"; no A/A control: it needs {2 * MIN_BLOCKS_FOR_CONTROL} rounds")}}
         verdict = decide(run, comparison, policy, paired_with, "base rounds", [])
         if verdict["reason"].startswith("compared with "):
-            verdict["reason"] = (f"paired with {len(bases)} base rounds, block by block (B H H B ...), after an A/A "
-                                 f"control of the base against itself, at a false-alarm rate of "
-                                 f"{policy.statistics.false_alarm_rate:g} ({policy.statistics.correction})")
+            control = ("after an A/A control of the base against itself" if len(bases) >= MIN_BLOCKS_FOR_CONTROL
+                       else f"without an A/A control of the base against itself (it needs {2 * MIN_BLOCKS_FOR_CONTROL} "
+                            "rounds)")
+            verdict["reason"] = (f"paired with {len(bases)} base rounds, block by block (B H H B ...), {control}, at a "
+                                 f"false-alarm rate of {policy.statistics.false_alarm_rate:g} "
+                                 f"({policy.statistics.correction})")
         verdict["comparison"] = "paired"
         return verdict
     except Unjudgeable as problem:

@@ -136,3 +136,14 @@ def test_the_paired_summary_speaks_of_the_base_not_a_baseline(tmp_path):
     assert "| vs base " in summary and "vs baseline" not in summary
     assert "head against base" in summary and "net of the run-wide shift" not in summary
     assert "**Not compared with the base**" in summary
+
+
+def test_the_summary_says_whether_the_a_a_control_ran(tmp_path):
+    """Four rounds are two blocks: too few for the control, and the verdict says so rather than claim it."""
+    from gate.report.render import render_summary
+
+    short = judge_paired(rounds(tmp_path / "short", order="BHHB"), "smoke", str(POLICY))
+    assert short["exit_code"] == 0, short["reason"]
+    assert "(paired rounds: B H H B; no A/A control: it needs 8 rounds)" in render_summary(short)
+    full = judge_paired(rounds(tmp_path / "full"), "smoke", str(POLICY))
+    assert "(paired rounds: B H H B B H H B)" in render_summary(full)
