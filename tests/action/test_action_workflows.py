@@ -128,14 +128,24 @@ def test_a_judged_night_at_full_scale_is_recorded(verdict):
 
 
 
-def test_the_pull_request_gate_compares_with_the_baseline_once_there_is_one_and_is_not_red_before(tmp_path):
-    """A repository's first pull requests come before baselines/github/smoke.json is recorded and merged:
-    compare: auto judges their limits (green unless one breaks) instead of 'cannot judge' (red)."""
+def test_the_pull_request_gate_compares_the_pull_request_with_its_base_commit_paired(tmp_path):
+    """A pull request has a base: measured with it on the same runner (compare: base, base-ref left to its
+    default, the pull request's base commit), it needs no baseline recorded on other machines, so none
+    is named; pushes, nightly runs and stress/spike keep theirs."""
     gates = []
     job = harness.run_job(WORKFLOWS / "perf-gate.yml", "smoke", workspace=tmp_path / "ws",
                           runner_temp=tmp_path / "tmp", github={"event_name": "pull_request"},
                           stubs={"./": lambda step: gates.append(step.with_), "actions/": lambda step: None})
     assert not job.failed, job.log
     [gate] = gates
-    assert gate["compare"] == "auto" and gate["baseline"] == "baselines/github/smoke.json"
-    assert gate["profile"] == "smoke" and gate["fail-on"] == "regression"
+    assert gate["compare"] == "base"
+    assert "base-ref" not in gate, "on a pull request the action takes github.event.pull_request.base.sha"
+    assert "baseline" not in gate and "rounds" not in gate and "round-time" not in gate
+    assert gate["profile"] == "smoke" and gate["fail-on"] == "regression" and gate["comment"] == "always"
+    document = yaml.safe_load((WORKFLOWS / "perf-gate.yml").read_text())
+    job = document["jobs"]["smoke"]
+    assert list(document[True if True in document else "on"]) == ["pull_request"]
+    [checkout] = [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/checkout@")]
+    assert checkout["with"]["persist-credentials"] is False
+    # the smoke's 8 rounds of 20 s, each a fresh stack: about 5 minutes, the setup and a slow runner aside
+    assert job["timeout-minutes"] >= 15
