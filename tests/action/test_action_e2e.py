@@ -362,8 +362,8 @@ def test_compare_auto_cannot_judge_against_a_baseline_file_that_is_there_but_cor
 
 
 def test_a_wrong_compare_value_stops_the_action_before_it_starts_anything(quick_runner):
-    run = quick_runner.run({**SHORT, "compare": "base"}, pull_request=None)
-    assert run.failed and "::error::perf gate: compare must be baseline, auto or none, not 'base'" in \
+    run = quick_runner.run({**SHORT, "compare": "bases"}, pull_request=None)
+    assert run.failed and "::error::perf gate: compare must be baseline, auto, none or base, not 'bases'" in \
         run.step("setup").log
     assert [step.name for step in run.steps if step.outcome != "skipped"] == [run.steps[0].name,
                                                                               "Write the job summary"]
