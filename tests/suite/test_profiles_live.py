@@ -4,6 +4,14 @@ What a user trusts when they pick a profile: it runs, every user type it names s
 every endpoint those types use shows up in Locust's statistics, and nothing fails that should
 not. The runner drives each run exactly as `make run PROFILE=...` would, against the stack of
 the fixture (embedded, or PostgreSQL + Redis).
+
+Each run is 20 s: the suite's task deck deals every task of a user once per pass, and the slowest
+pass seen (an admin in `load`) had every endpoint in by 10 s. Every profile runs on the embedded
+stack; on PostgreSQL + Redis each distinct load runs once: the smoke (every user type and endpoint,
+paced), the spike (the most concurrent users), and the two sequential journeys. `load`, `soak` and
+`stress` send that same traffic mix with fewer users at these scales, and what they add (their
+pacing, the soak's scraper, the stress shape) is on the generator's side, not the storage's. A run
+is made once per module and shared by the tests that read it.
 """
 
 import json
@@ -54,12 +62,27 @@ def test_every_profile_is_covered_here():
     assert set(EXPECTED) == set(profiles.available())
 
 
+RUN_TIME = "20s"
+# (profile, mode) pairs that run: every profile on the embedded stack, the distinct loads on PostgreSQL
+ON_PG = {"smoke", "spike", "user-journey", "admin-workflow"}
+MATRIX = [(profile, mode) for profile in sorted(EXPECTED) for mode in ("embedded_stack", "pg_stack")
+          if mode == "embedded_stack" or profile in ON_PG]
+
+
+def test_every_profile_runs_on_the_embedded_stack_and_every_distinct_load_on_postgresql():
+    assert {profile for profile, mode in MATRIX if mode == "embedded_stack"} == set(EXPECTED)
+    # PostgreSQL + Redis still get every user type and every endpoint of every profile
+    for part in (0, 1):
+        assert set().union(*(EXPECTED[profile][part] for profile in ON_PG)) == \
+            set().union(*(EXPECTED[profile][part] for profile in EXPECTED))
+
+
 def run_profile(stack, profile: str, results) -> tuple[list[dict], dict, str]:
     _, _, scale, users = EXPECTED[profile]
     command = [
         sys.executable, "-m", "scripts.run", profile, "--stack", "external", "--host", stack.base_url,
         "--stack-mode", stack.mode, "--accounts", str(stack.accounts_file),
-        "--scale", str(scale), "--run-time", "30s", "--results", str(results),
+        "--scale", str(scale), "--run-time", RUN_TIME, "--results", str(results),
         # a tenth of the think time is about as short as it goes: at a fiftieth, token refreshes
         # alone cross the contract's 20/minute per client
         "--think-scale", "0.05",
@@ -74,16 +97,28 @@ def run_profile(stack, profile: str, results) -> tuple[list[dict], dict, str]:
     return stats, metrics, (results / "locust.log").read_text()
 
 
-@pytest.mark.parametrize("mode", ["embedded_stack", "pg_stack"])
-@pytest.mark.parametrize("profile", sorted(EXPECTED))
-def test_profile_scaled_down_runs_clean_with_every_type_and_endpoint(request, mode, profile, tmp_path):
-    stack = request.getfixturevalue(mode)
-    stats, metrics, log = run_profile(stack, profile, tmp_path / profile)
+@pytest.fixture(scope="module")
+def profile_runs(request, tmp_path_factory):
+    """(profile, mode) -> (stats, metrics, locust.log, results folder), each run made once."""
+    made: dict[tuple[str, str], tuple[list[dict], dict, str, object]] = {}
+
+    def get(profile: str, mode: str):
+        if (profile, mode) not in made:
+            results = tmp_path_factory.mktemp(f"{profile}-{mode}") / profile
+            made[profile, mode] = (*run_profile(request.getfixturevalue(mode), profile, results), results)
+        return made[profile, mode]
+
+    return get
+
+
+@pytest.mark.parametrize(("profile", "mode"), MATRIX)
+def test_profile_scaled_down_runs_clean_with_every_type_and_endpoint(profile_runs, mode, profile):
+    stats, metrics, log, results = profile_runs(profile, mode)
     user_types, endpoints, _, _ = EXPECTED[profile]
 
     by_key = {f"{e['method']} {e['name']}": e for e in stats}
     failures = {key: e["num_failures"] for key, e in by_key.items() if e["num_failures"]}
-    assert not failures, f"unexpected failures {failures}; see {tmp_path / profile / 'locust_failures.csv'}"
+    assert not failures, f"unexpected failures {failures}; see {results / 'locust_failures.csv'}"
     assert endpoints <= set(by_key), f"missing from the statistics: {sorted(endpoints - set(by_key))}"
     assert {name for name, count in metrics["user_classes"].items() if count > 0} == user_types
     assert metrics["target"]["chat_transport"] == "rest"
@@ -103,8 +138,8 @@ def test_profile_scaled_down_runs_clean_with_every_type_and_endpoint(request, mo
             f"{by_key[last]['num_requests']} reached {last}")
 
 
-def test_staged_profiles_record_their_phases(embedded_stack, tmp_path):
-    _, metrics, _ = run_profile(embedded_stack, "spike", tmp_path / "spike")
+def test_staged_profiles_record_their_phases(profile_runs):
+    _, metrics, _, _ = profile_runs("spike", "embedded_stack")
     names = [phase["name"] for phase in metrics["phases"]]
     assert names == ["steady", "spike", "recovery"]
     spike = metrics["phases"][1]
