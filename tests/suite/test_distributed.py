@@ -15,7 +15,8 @@ from pathlib import Path
 from scripts import layout
 from tests.suite.slow_to_stop import slow_to_stop_locustfile
 
-RUN = ["--users", "6", "--spawn-rate", "3", "--run-time", "20s", "--think-scale", "0.1"]
+# 10 s: all six users in by 2 s, each worker sending for 8 s; what is checked is the sums, not the figures
+RUN = ["--users", "6", "--spawn-rate", "3", "--run-time", "10s", "--think-scale", "0.1"]
 
 
 def free_port() -> int:
@@ -93,7 +94,7 @@ def test_runner_forks_workers_with_processes(embedded_stack, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "scripts.run", "smoke", "--stack", "external", "--host", embedded_stack.base_url,
          "--accounts", str(embedded_stack.accounts_file), "--processes", "2",
-         "--users", "6", "--run-time", "20s", "--think-scale", "0.1", "--results", str(tmp_path), "--no-gate"],
+         "--users", "6", "--run-time", "10s", "--think-scale", "0.1", "--results", str(tmp_path), "--no-gate"],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -105,7 +106,8 @@ def test_a_load_shape_run_on_workers_ends_with_every_final_report(embedded_stack
     done = subprocess.run(
         [sys.executable, "-m", "scripts.run", "spike", "--stack", "external", "--host", embedded_stack.base_url,
          "--accounts", str(embedded_stack.accounts_file), "--processes", "2", "--scale", "0.05",
-         "--run-time", "30s", "--think-scale", "0.05", "--results", str(tmp_path), "--no-gate"],
+         # the spike shape at this scale: steady 5 s, spike 5 s, recovery to the end
+         "--run-time", "20s", "--think-scale", "0.05", "--results", str(tmp_path), "--no-gate"],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
