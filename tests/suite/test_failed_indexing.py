@@ -38,12 +38,12 @@ def served(stack, method: str, route: str, status: str) -> int:
                        "method": method, "route": route, "status": status}))
 
 
-def run_alone(stack, module: str, user_class: str, folder: Path) -> Path:
+def run_alone(stack, module: str, user_class: str, folder: Path, run_time: str) -> Path:
     locustfile = folder / "one_admin.py"
     locustfile.write_text(f"import suite  # noqa: F401\nfrom {module} import {user_class}  # noqa: F401\n")
     (folder / "one-admin.conf").write_text(
         f"# one-admin: a lone {user_class}\nprofile = one-admin\nlocustfile = {locustfile}\n"
-        "users = 1\nspawn-rate = 1\nrun-time = 30s\nthink-scale = 0.02\n")
+        f"users = 1\nspawn-rate = 1\nrun-time = {run_time}\nthink-scale = 0.02\n")
     profile = profiles.load("one-admin", folder)
     results = folder / "results"
     results.mkdir()
@@ -65,11 +65,17 @@ def total_when_first_failed(history: list[dict], endpoint: tuple[str, str]) -> i
                 if (row["Type"], row["Name"]) == endpoint and int(row["Timestamp"]) <= first), default=0)
 
 
-@pytest.mark.parametrize(("module", "user_class"), [("users", "AdminUser"), ("journeys", "AdminWorkflowUser")])
-def test_an_admin_whose_upload_failed_to_index_keeps_working(failing_index_stack, tmp_path, module, user_class):
+@pytest.mark.parametrize(("module", "user_class", "run_time"), [
+    # the AdminUser's upload sizes are dealt from a deck: a medium one in every 6 uploads (~36 in 20 s)
+    ("users", "AdminUser", "20s"),
+    # a workflow round uploads small or medium at random: ~12 rounds in 30 s, all small 1 time in 4,000
+    ("journeys", "AdminWorkflowUser", "30s"),
+])
+def test_an_admin_whose_upload_failed_to_index_keeps_working(failing_index_stack, tmp_path, module, user_class,
+                                                             run_time):
     stack = failing_index_stack
     refused_before = served(stack, "POST", "/api/admin/kb/documents", "500")
-    results = run_alone(stack, module, user_class, tmp_path)
+    results = run_alone(stack, module, user_class, tmp_path, run_time)
     refused = served(stack, "POST", "/api/admin/kb/documents", "500") - refused_before
     assert refused > 0, "no upload was medium-sized: the test proved nothing"
 
