@@ -181,7 +181,8 @@ def test_the_results_folder_is_complete_and_is_what_gets_uploaded(three_runs, na
         assert file in snapshots[name]["files"], f"run {name}: {file} missing"
     upload = runner.uploads["ABC".index(name)]
     assert upload["with"]["name"] == "perf-smoke"
-    assert upload["with"]["path"].splitlines() == [str(results), f"!{results}/stack-data"]
+    assert upload["with"]["path"].splitlines() == [str(results), f"!{results}/stack-data",
+                                                   f"!{results}/rounds/*/stack-data"]  # a paired run's rounds
     for file in RESULT_FILES:
         assert file in upload["files"], f"{file} was not there when the artifact was uploaded"
     verdict = {"A": "invalid", "B": "regression", "C": "pass"}[name]
