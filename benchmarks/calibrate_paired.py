@@ -10,7 +10,10 @@ between them is the one the trial makes:
 
 - unchanged: nothing; a failing verdict is a false alarm;
 - inject ENDPOINT: the head's stack adds +PCT% to that route's own server time
-  (VOICEASSIST_INJECT_LATENCY), the base's does not; a failing finding on it is a detection;
+  (VOICEASSIST_INJECT_LATENCY), the base's does not; a failing finding on it is a detection (with
+  --together, every endpoint at once in each injected trial, each judged apart: three detections a
+  trial for the time of one; the base is untouched, so what the others' slowdown does to an endpoint
+  is part of the head's change);
 - disturbed: a CPU hog on every core during the second block's base round; the A/A control should
   make the run "cannot judge" (exit 2), never a pass or a regression.
 
@@ -59,21 +62,31 @@ def conditions(args) -> list[tuple[str, str | None]]:
         if turn < args.unchanged:
             plan.append(("unchanged", None))
         if turn < args.inject_runs:
-            plan += [("inject", endpoint) for endpoint in args.endpoints]
+            plan += [("inject", ",".join(args.endpoints))] if args.together else \
+                [("inject", endpoint) for endpoint in args.endpoints]
         if turn < args.disturbed:
             plan.append(("disturbed", None))
     return plan
 
 
 def slug(kind: str, endpoint: str | None) -> str:
-    return kind if endpoint is None else f"{kind}-{endpoint.replace(' ', '-').replace('/', '_').strip('_-')}"
+    if endpoint is None:
+        return kind
+    if "," in endpoint:
+        return f"{kind}-{endpoint.count(',') + 1}-endpoints"
+    return f"{kind}-{endpoint.replace(' ', '-').replace('/', '_').strip('_-')}"
+
+
+def injected(endpoints: str, pct: float) -> str:
+    """VOICEASSIST_INJECT_LATENCY for one endpoint or several (comma-separated)."""
+    return "; ".join(f"{endpoint}=+{pct:g}%" for endpoint in endpoints.split(","))
 
 
 def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args) -> dict:
     if not (folder / "verdict.json").is_file():
         profile = profiles.load("smoke")
         one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
-        inject = {"VOICEASSIST_INJECT_LATENCY": f"{endpoint}=+{args.pct:g}%"} if kind == "inject" else None
+        inject = {"VOICEASSIST_INJECT_LATENCY": injected(endpoint, args.pct)} if kind == "inject" else None
         sides = {ab.BASE: ab.Side(ab.BASE, tree, args.port + 1, commit),
                  ab.HEAD: ab.Side(ab.HEAD, layout.BUNDLE, args.port, commit, env=inject)}
         options = argparse.Namespace(bind="127.0.0.1", workers=1, think_scale=None, processes=1)
@@ -91,7 +104,7 @@ def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, comm
 def baseline_trial(folder: Path, kind: str, endpoint: str | None, args) -> dict:
     """One smoke run of the head's condition, judged against the committed baseline."""
     if not (folder / "gate" / "verdict.json").is_file():
-        inject = f"{endpoint}=+{args.pct:g}%" if kind == "inject" else None
+        inject = injected(endpoint, args.pct) if kind == "inject" else None
         load_args = argparse.Namespace(port=args.port, judge_only=False)
         hog = cpu_hog() if kind == "disturbed" else contextlib.nullcontext()
         with hog:  # the whole run disturbed: a baseline run has no base of its own to notice it
@@ -101,14 +114,15 @@ def baseline_trial(folder: Path, kind: str, endpoint: str | None, args) -> dict:
     return json.loads((folder / "gate" / "verdict.json").read_text())
 
 
-def outcome(verdict: dict, kind: str, endpoint: str | None) -> str:
-    """fail, pass or cannot-judge; for an injected trial, detected when a failing finding names the endpoint."""
-    if verdict["exit_code"] == 2:
-        return "cannot judge"
+def outcomes(verdict: dict, kind: str, endpoints: str | None) -> dict[str, str]:
+    """{condition: outcome}: fail, pass or cannot judge; an injected trial, one per endpoint, detected when
+    a failing finding names it."""
+    if kind != "inject":
+        state = "cannot judge" if verdict["exit_code"] == 2 else "fail" if verdict["exit_code"] == 1 else "pass"
+        return {kind: state}
     failing = {f["endpoint"] for f in verdict.get("findings", []) if f["severity"] == "fail"}
-    if kind == "inject":
-        return "detected" if endpoint in failing else "missed"
-    return "fail" if verdict["exit_code"] == 1 else "pass"
+    return {endpoint: "cannot judge" if verdict["exit_code"] == 2 else "detected" if endpoint in failing else "missed"
+            for endpoint in endpoints.split(",")}
 
 
 def detectable(verdict: dict, endpoint: str) -> float | None:
@@ -119,10 +133,12 @@ def detectable(verdict: dict, endpoint: str) -> float | None:
 
 
 def table(rows: list[dict], mode: str, args) -> list[str]:
-    lines = [f"| condition | trials | {'detected' if mode else 'fail'} | pass | cannot judge |", "|---|---|---|---|---|"]
+    lines = ["| condition | trials | failed (detected) | passed (missed) | cannot judge |", "|---|---|---|---|---|"]
     groups: dict[str, list[str]] = {}
     for row in rows:
-        groups.setdefault(row["condition"], []).append(row[mode])
+        for condition, result in row[mode].items():
+            name = condition if condition in ("unchanged", "disturbed") else f"+{args.pct:g}% {condition}"
+            groups.setdefault(name, []).append(result)
     for condition, results in groups.items():
         hits = sum(r in ("detected", "fail") for r in results)
         lines.append(f"| {condition} | {len(results)} | {calibrate.rate(hits, len(results))} | "
@@ -137,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--disturbed", type=int, default=1, help="trials with a CPU hog in one base round")
     parser.add_argument("--endpoints", type=lambda text: [e.strip() for e in text.split(",") if e.strip()],
                         default=list(DEFAULT_ENDPOINTS), help="comma-separated endpoints to inject into, in turn")
+    parser.add_argument("--together", action="store_true",
+                        help="inject into every endpoint at once in each injected trial (each judged apart)")
     parser.add_argument("--pct", type=float, default=30.0, help="the injected slowdown of the route's server time")
     parser.add_argument("--rounds", type=int, help="rounds per trial (default the smoke's paired-rounds)")
     parser.add_argument("--round-time", type=profiles.parse_timespan, help="round time (default the smoke's)")
@@ -154,12 +172,11 @@ def main(argv: list[str] | None = None) -> int:
             name = f"{number:02d}-{slug(kind, endpoint)}"
             started = time.monotonic()
             paired = paired_trial(args.out / name / "paired", kind, endpoint, tree, commit, args)
-            row = {"trial": name, "condition": kind if endpoint is None else f"+{args.pct:g}% {endpoint}",
-                   "paired": outcome(paired, kind, endpoint), "paired_reason": paired["reason"][:160],
-                   "paired_detectable": detectable(paired, endpoint) if endpoint else None}
+            row = {"trial": name, "paired": outcomes(paired, kind, endpoint), "paired_reason": paired["reason"][:160],
+                   "paired_detectable": {e: detectable(paired, e) for e in args.endpoints}}
             if args.baseline_mode:
                 single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args)
-                row.update(baseline=outcome(single, kind, endpoint), baseline_reason=single["reason"][:160])
+                row.update(baseline=outcomes(single, kind, endpoint), baseline_reason=single["reason"][:160])
             row["minutes"] = round((time.monotonic() - started) / 60, 1)
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -169,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline_mode:
         print("\nCommitted baseline (one smoke run, gate check against baselines/smoke.json):")
         print("\n".join(table(rows, "baseline", args)))
-    for endpoint in args.endpoints:
-        figures = [row["paired_detectable"] for row in rows if row["condition"].endswith(endpoint)
-                   and row["paired_detectable"] is not None]
+    for endpoint in args.endpoints:  # on the trials that did not slow it: what the verdict could have seen
+        figures = [row["paired_detectable"][endpoint] for row in rows if endpoint not in row["paired"]
+                   and row["paired_detectable"].get(endpoint) is not None]
         if figures:
             print(f"paired detectable on {endpoint}: median +{statistics.median(figures):.0f}% "
                   f"(min {min(figures):.0f}, max {max(figures):.0f})")
