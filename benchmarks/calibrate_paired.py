@@ -82,10 +82,21 @@ def injected(endpoints: str, pct: float) -> str:
     return "; ".join(f"{endpoint}=+{pct:g}%" for endpoint in endpoints.split(","))
 
 
+def ran(folder: Path) -> bool:
+    """A round that finished: Locust writes its HTML report last."""
+    return all((folder / name).is_file() for name in ("stats.json", "metrics.json", "report.html"))
+
+
 def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args) -> dict:
+    profile = profiles.load("smoke")
+    one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
+    order = [(side, folder / ab.ROUNDS / f"{number:02d}-{side}") for number, side in enumerate(ab.round_order(count), 1)]
+    if args.judge_only or (all(ran(round_folder) for _, round_folder in order)
+                           and not (folder / "verdict.json").is_file()):
+        if not all(ran(round_folder) for _, round_folder in order):
+            raise SystemExit(f"--judge-only: the rounds of {folder} are not all there")
+        ab.judge(profile, folder, order, args.policy)
     if not (folder / "verdict.json").is_file():
-        profile = profiles.load("smoke")
-        one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
         inject = {"VOICEASSIST_INJECT_LATENCY": injected(endpoint, args.pct)} if kind == "inject" else None
         sides = {ab.BASE: ab.Side(ab.BASE, tree, args.port + 1, commit),
                  ab.HEAD: ab.Side(ab.HEAD, layout.BUNDLE, args.port, commit, env=inject)}
@@ -97,7 +108,7 @@ def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, comm
             with hog:
                 ab.run_round(options, one_round, sides[side], round_folder)
             done.append((side, round_folder))
-        ab.judge(profile, folder, done, layout.POLICY)
+        ab.judge(profile, folder, done, args.policy)
     return json.loads((folder / "verdict.json").read_text())
 
 
@@ -160,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-time", type=profiles.parse_timespan, help="round time (default the smoke's)")
     parser.add_argument("--baseline-mode", action="store_true",
                         help="also one smoke run per trial, judged against the committed baseline")
+    parser.add_argument("--judge-only", action="store_true",
+                        help="judge the trials' rounds already in --out again (e.g. with another --policy); run nothing")
+    parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file for the paired verdicts")
     parser.add_argument("--port", type=int, default=8200)
     parser.add_argument("--out", type=Path, required=True, help="trial folders (kept: a rerun judges what is there)")
     args = parser.parse_args(argv)
