@@ -28,10 +28,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pytest_httpserver import HTTPServer
 
 from tests.action import harness
-from tests.action.fake_github import PR, REPO, TOKEN, FakeGitHub
+from tests.action.fake_github import PR, REPO, TOKEN
 
 BUNDLE = Path(__file__).resolve().parents[2]
 ACTION = BUNDLE / "action.yml"
@@ -114,16 +113,6 @@ def stopped_in_setup(run: harness.ActionRun) -> bool:
 
 
 # -- end to end ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def github():
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    fake = FakeGitHub(server).install()
-    yield fake
-    server.clear()
-    server.stop()
 
 
 @pytest.fixture(scope="module")

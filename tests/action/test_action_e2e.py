@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from tests.action import harness
 from tests.action.fake_github import PR, REPO, TOKEN, FakeGitHub
@@ -93,16 +92,6 @@ class Runner:
         assert "reusing the virtual environment" in run.steps[0].log or run.steps[0].outcome == "failure", \
             run.steps[0].log
         return run
-
-
-@pytest.fixture(scope="module")
-def github():
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    fake = FakeGitHub(server).install()
-    yield fake
-    server.clear()
-    server.stop()
 
 
 @pytest.fixture(scope="module")
