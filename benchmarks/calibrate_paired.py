@@ -95,7 +95,7 @@ def throttled(round_folder: Path, stopped_s: float = THROTTLE_STOP_S, running_s:
         worker.join(timeout=5)
 
 
-def disturbance(kind: str, args, round_folder: Path):
+def disturbance(args, round_folder: Path):
     if args.disturbance == "hog":
         return cpu_hog()
     return throttled(round_folder)
@@ -136,26 +136,23 @@ def ran(folder: Path) -> bool:
 def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args) -> dict:
     profile = profiles.load("smoke")
     one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
-    order = [(side, folder / ab.ROUNDS / f"{number:02d}-{side}") for number, side in enumerate(ab.round_order(count), 1)]
-    if args.judge_only or (all(ran(round_folder) for _, round_folder in order)
-                           and not (folder / "verdict.json").is_file()):
-        if not all(ran(round_folder) for _, round_folder in order):
-            raise SystemExit(f"--judge-only: the rounds of {folder} are not all there")
+    order = [(side, ab.round_folder(folder, number, side)) for number, side in enumerate(ab.round_order(count), 1)]
+    complete = all(ran(round_folder) for _, round_folder in order)
+    if args.judge_only and not complete:
+        raise SystemExit(f"--judge-only: the rounds of {folder} are not all there")
+    if complete and (args.judge_only or not (folder / "verdict.json").is_file()):
         ab.judge(profile, folder, order, args.policy)
     if not (folder / "verdict.json").is_file():
         inject = {"VOICEASSIST_INJECT_LATENCY": injected(endpoint, args.pct)} if kind == "inject" else None
         sides = {ab.BASE: ab.Side(ab.BASE, tree, args.port + 1, commit),
                  ab.HEAD: ab.Side(ab.HEAD, layout.BUNDLE, args.port, commit, env=inject)}
         options = argparse.Namespace(bind="127.0.0.1", workers=1, think_scale=None, processes=1)
-        done = []
-        for number, side in enumerate(ab.round_order(count), start=1):
-            round_folder = folder / ab.ROUNDS / f"{number:02d}-{side}"
-            hog = (disturbance(kind, args, round_folder) if kind == "disturbed" and number == DISTURBED_ROUND
+        for number, (side, round_folder) in enumerate(order, start=1):
+            hog = (disturbance(args, round_folder) if kind == "disturbed" and number == DISTURBED_ROUND
                    else contextlib.nullcontext())
             with hog:
                 ab.run_round(options, one_round, sides[side], round_folder)
-            done.append((side, round_folder))
-        ab.judge(profile, folder, done, args.policy)
+        ab.judge(profile, folder, order, args.policy)
     return json.loads((folder / "verdict.json").read_text())
 
 

@@ -172,6 +172,11 @@ def report_unjudgeable(profile: str, results: Path, reason: str, policy: Path) -
     write_report(verdict, render_summary(verdict), str(results))
 
 
+def round_folder(results: Path, number: int, side: str) -> Path:
+    """Where round `number` (from 1) of `side` keeps its artefacts: <results>/rounds/NN-side."""
+    return results / ROUNDS / f"{number:02d}-{side}"
+
+
 def run_rounds(args: argparse.Namespace, one_round: Profile, sides: dict[str, Side], order: list[str],
                results: Path, done: list[tuple[str, Path]] | None = None) -> list[tuple[str, Path]]:
     """Every round of `order` not yet in `done`, each in <results>/rounds/NN-side: (side, folder) of all
@@ -180,7 +185,7 @@ def run_rounds(args: argparse.Namespace, one_round: Profile, sides: dict[str, Si
     if not done:
         shutil.rmtree(results / ROUNDS, ignore_errors=True)
     for number, name in enumerate(order[len(done):], start=len(done) + 1):
-        folder = results / ROUNDS / f"{number:02d}-{name}"
+        folder = round_folder(results, number, name)
         print(f"ab: round {number}/{len(order)}, {name}", flush=True)
         run_round(args, one_round, sides[name], folder)
         done.append((name, folder))
