@@ -17,6 +17,10 @@ HEALTH = "/health"
 HEALTH_DETAILED = "/health/detailed"
 METRICS = "/metrics"
 
+# The gateway's per-client limits (requests a minute; the contract's "Rate limits"): the measuring
+# load keeps each virtual user, its own client address, under them (locust/sampling.py).
+PER_CLIENT_LIMITS_PER_MINUTE = {LOGIN: 10, REFRESH: 20, HEALTH: 100, HEALTH_DETAILED: 50}
+
 # conversations: envelope replies
 CONVERSATIONS = "/api/conversations"
 

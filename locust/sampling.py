@@ -14,8 +14,13 @@ overdue tasks back to back until it is on time again, so the requests the target
 fixed by the profile, and a slow endpoint does not thin out the others' samples. A user's rate
 does not depend on how many users a run actually has (`--users`), and the runner scales the
 target with the run time (`scripts/profiles.py`): a shorter or smaller run sends the same
-per-client rates, which keeps every client within the gateway's per-IP limits (refresh 20/minute,
-/health 100/minute, /health/detailed 50/minute).
+per-client rates.
+
+A task whose endpoint the gateway limits per client (refresh 20/minute, /health 100/minute,
+/health/detailed 50/minute: locust/endpoints.py) is marked `per_client_limit`: each user runs it at
+most LIMIT_SHARE of that rate, and never two calls closer than the limit allows, even when catching
+up. A target above what the limits allow (the paired rounds' `paired-sample-target`) then buys more
+samples of every other endpoint and as many of the limited ones as their limits allow, never a 429.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ import time
 # Tasks are asked for this much more often than the target: users spawn one a second, and the run's
 # last round is cut short, so the last user to start still leaves every endpoint its target.
 HEADROOM = 1.2
+# A task the gateway limits per client runs at most this share of its limit: a user that falls behind
+# and catches up, or a fixed window that straddles two of its calls, stays clear of a 429.
+LIMIT_SHARE = 0.8
 
 
 class SamplingError(Exception):
@@ -37,6 +45,24 @@ def every_type(method):
     realistic mix only some types have it as a task (under the same name, so all share its target)."""
     method.measured_by_every_type = True
     return method
+
+
+def per_client_limit(per_minute: float):
+    """Mark a task whose endpoint the gateway allows each client `per_minute` times a minute: measuring,
+    a user runs it at most LIMIT_SHARE of that, however high the sample target."""
+    if per_minute <= 0:
+        raise SamplingError(f"a per-client limit is a positive rate per minute, not {per_minute}")
+
+    def mark(method):
+        method.per_client_per_minute = per_minute
+        return method
+    return mark
+
+
+def shortest_gap_s(task) -> float:
+    """Seconds a user leaves between two runs of the task at least: its per-client limit's, else none."""
+    limit = getattr(task, "per_client_per_minute", None)
+    return 60.0 / limit if limit else 0.0
 
 
 def measured_tasks(user_class) -> list:
@@ -69,7 +95,8 @@ def task_periods(user_classes, target: int, run_time_s: float) -> dict[str, dict
         for task in measured_tasks(cls):
             sharing[task.__name__] = sharing.get(task.__name__, 0) + cls.fixed_count
     unit = run_time_s / (target * HEADROOM)
-    return {cls.__name__: {task.__name__: sharing[task.__name__] * unit for task in measured_tasks(cls)}
+    return {cls.__name__: {task.__name__: max(sharing[task.__name__] * unit, shortest_gap_s(task) / LIMIT_SHARE)
+                           for task in measured_tasks(cls)}
             for cls in user_classes}
 
 
@@ -79,7 +106,8 @@ class Timetable(list):
     Like TaskDeck, it stays the list of the user's tasks for anything that reads it as one; only
     indexing by a single position (how `random.choice` takes an element) deals. A type's tasks start
     spread over one period, in declaration order (an upload before the reads and the delete it feeds),
-    and keep that order: each is due at `start + (round + i / k) * period`.
+    and keep that order: each is due at `start + (round + i / k) * period`. A task with a per-client
+    limit is never due sooner than its shortest gap after its last run, even when the user is behind.
     """
 
     def __init__(self, tasks_and_periods: list[tuple], clock=time.monotonic) -> None:
@@ -94,7 +122,9 @@ class Timetable(list):
         if isinstance(index, slice):
             return super().__getitem__(index)
         due, order, period, task = self._due[0]
-        heapq.heapreplace(self._due, (due + period, order, period, task))
+        gap = shortest_gap_s(task)
+        heapq.heapreplace(self._due, (max(due + period, self._clock() + gap) if gap else due + period,
+                                      order, period, task))
         return task
 
     def wait(self) -> float:

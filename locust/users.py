@@ -18,7 +18,7 @@ from chat import Chat
 from documents import upload_body
 from locust import FastHttpUser, task
 from run_metrics import counters
-from sampling import Timetable, every_type, measured_tasks
+from sampling import Timetable, every_type, measured_tasks, per_client_limit
 from session import ApiSession, envelope_ok, envelope_with, has_keys, healthy, markdown
 from task_deck import TaskDeck
 
@@ -97,9 +97,10 @@ class VoiceAssistUser(FastHttpUser):
         self.api.call("GET", endpoints.HEALTH, auth=False, check=healthy)
 
     # Every signed-in client renews its token; in the realistic mix only regular users do it as a task
-    # (the seed's). Measuring, every user does, and all share the target: the gateway allows a client
-    # 20 refreshes a minute, and only the smoke's users together reach it within that.
+    # (the seed's). Measuring, every user does, and all share the target, each under the gateway's
+    # per-client limit on refreshes.
     @every_type
+    @per_client_limit(endpoints.PER_CLIENT_LIMITS_PER_MINUTE[endpoints.REFRESH])
     def resume_session(self) -> None:
         """The app comes back from the background and renews its token, as real clients do."""
         if self.api.refresh_token and not self.api.refresh():
@@ -127,10 +128,12 @@ class RegularUser(VoiceAssistUser):
         self.list_conversations()
 
     @task(1)
+    @per_client_limit(endpoints.PER_CLIENT_LIMITS_PER_MINUTE[endpoints.HEALTH])
     def check_health(self) -> None:
         self.health()
 
     @task(1)
+    @per_client_limit(endpoints.PER_CLIENT_LIMITS_PER_MINUTE[endpoints.REFRESH])
     def resume_session(self) -> None:
         super().resume_session()
 
@@ -272,6 +275,7 @@ class AdminUser(AdminBase):
                       check=envelope_ok)
 
     @task(1)
+    @per_client_limit(endpoints.PER_CLIENT_LIMITS_PER_MINUTE[endpoints.HEALTH_DETAILED])
     def check_monitoring(self) -> None:
         self.monitor()
 

@@ -11,7 +11,8 @@ import pytest
 from scripts import layout, profiles
 
 sys.path.insert(0, str(layout.SUITE))
-from sampling import HEADROOM, SamplingError, Timetable, every_type, measured_tasks, task_periods
+from sampling import (HEADROOM, LIMIT_SHARE, SamplingError, Timetable, every_type, measured_tasks, per_client_limit,
+                      task_periods)
 
 # The suite's user types are read in a child process: importing locust monkey-patches this one.
 SMOKE_PLAN = """
@@ -66,6 +67,10 @@ def history(user): ...
 def ask(user): ...
 
 
+@per_client_limit(20)
+def refresh(user): ...
+
+
 class Signed:
     @every_type
     def renew(self): ...
@@ -107,6 +112,36 @@ def test_periods_share_a_task_by_name_between_the_users_of_every_type_that_has_i
     assert periods["Admin"]["upload"] == pytest.approx(5 * unit)
 
 
+def test_a_task_under_a_per_client_limit_runs_at_most_its_share_of_the_limit_however_high_the_target():
+    regular = user_type("Regular", 2, ask, refresh)
+    periods = task_periods([regular], 100, 20)  # 100 of each in 20 s: 3 a second from each of two users
+    assert periods["Regular"]["ask"] == pytest.approx(2 * 20 / (100 * HEADROOM))
+    assert periods["Regular"]["refresh"] == pytest.approx(60 / (20 * LIMIT_SHARE))  # 16 a minute, not 180
+    assert task_periods([regular], 10, 120)["Regular"]["refresh"] == pytest.approx(2 * 120 / (10 * HEADROOM))
+
+
+def test_a_limited_task_does_not_burst_when_its_user_catches_up():
+    clock = Clock()
+    timetable = Timetable([(ask, 1.0), (refresh, 3.75)], clock=clock)
+    stalled = iter([20.0])  # one reply takes 20 s: the user is five refreshes behind
+    done = []
+    while clock.now < 60.0:
+        task = random.choice(timetable)
+        done.append((clock.now, task))
+        clock.now += next(stalled, 0.0) if task is ask else 0.0
+        clock.now += timetable.wait()
+    asks = [when for when, task in done if task is ask]
+    refreshes = [when for when, task in done if task is refresh]
+    assert len(asks) == 60  # the unlimited task catches up in full
+    assert min(b - a for a, b in zip(refreshes, refreshes[1:])) >= 3.0 - 1e-9  # never closer than the limit's gap
+    assert max(sum(1 for when in refreshes if window <= when < window + 60) for window in range(0, 60)) <= 20
+
+
+def test_a_per_client_limit_is_a_positive_rate():
+    with pytest.raises(SamplingError, match="positive"):
+        per_client_limit(0)
+
+
 def test_a_sample_target_needs_every_type_pinned():
     with pytest.raises(SamplingError, match="Power"):
         task_periods([user_type("Regular", 2, ask), user_type("Power", 0, ask)], 200, 120)
@@ -122,13 +157,22 @@ def test_every_task_of_the_smoke_is_asked_for_the_target_with_headroom(smoke_pla
     assert all("resume_session" in tasks for tasks in smoke_plan["tasks"].values())
 
 
-def test_the_smoke_population_stays_within_the_gateways_per_client_limits(smoke_plan):
-    """Each client's rate, per minute, of the rate-limited endpoints (stack/ratelimit.py's limits)."""
+@pytest.mark.parametrize("pace", [1, 3], ids=["smoke", "smoke-paced-3x"])
+def test_the_smoke_population_stays_within_the_gateways_per_client_limits(pace):
+    """Each client's rate, per minute, of the rate-limited endpoints, against the stack's own limits
+    (stack/ratelimit.py): the smoke's target, and three times it, more than the limits allow."""
+    from stack.ratelimit import DEFAULT_LIMITS
+    smoke = profiles.load("smoke")
+    target = pace * smoke.sample_target
+    done = subprocess.run([sys.executable, "-c", SMOKE_PLAN, str(target), str(smoke.run_time_s)],
+                          cwd=layout.SUITE, capture_output=True, text=True, timeout=60, check=True)
     per_minute = {name: {task: 60 / period for task, period in tasks.items()}
-                  for name, tasks in smoke_plan["periods"].items()}
-    assert max(tasks["resume_session"] for tasks in per_minute.values()) <= 0.75 * 20  # refresh 20/minute
-    assert per_minute["RegularUser"]["check_health"] <= 0.75 * 100  # /health 100/minute
-    assert per_minute["AdminUser"]["check_monitoring"] <= 0.85 * 50  # /health/detailed 50/minute
+                  for name, tasks in json.loads(done.stdout)["periods"].items()}
+    assert max(tasks["resume_session"] for tasks in per_minute.values()) <= DEFAULT_LIMITS["refresh"].count
+    assert per_minute["RegularUser"]["check_health"] <= DEFAULT_LIMITS["health"].count
+    assert per_minute["AdminUser"]["check_monitoring"] <= DEFAULT_LIMITS["health_detailed"].count
+    # the unlimited tasks get the whole target
+    assert per_minute["RegularUser"]["view_profile"] * 2 * smoke.run_time_s / 60 == pytest.approx(target * HEADROOM)
 
 
 def test_the_runner_scales_the_target_with_the_run_time_so_each_client_keeps_its_pace():
