@@ -9,8 +9,11 @@ drifts over the hour touches every condition alike. Base and head are this check
 between them is the one the trial makes:
 
 - unchanged: nothing; a failing verdict is a false alarm;
-- inject ENDPOINT: the head's stack adds +PCT% to that route's own server time
-  (VOICEASSIST_INJECT_LATENCY), the base's does not; a failing finding on it is a detection (with
+- inject ENDPOINT: the head's stack slows that route by +PCT% of what its client sees: a fixed delay of
+  PCT% of the endpoint's trimmed mean in the trial's first base round (`--inject-as client`, the
+  default), or +PCT% of the route's own server time (`--inject-as server`: on a 4-ms endpoint
+  the server's part is a fraction, so the client sees far less than PCT%); the base is not slowed
+  (VOICEASSIST_INJECT_LATENCY). A failing finding on it is a detection (with
   --together, every endpoint at once in each injected trial, each judged apart: three detections a
   trial for the time of one; the base is untouched, so what the others' slowdown does to an endpoint
   is part of the head's change);
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import statistics
@@ -35,9 +39,12 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks import calibrate
+from gate.judge.noise import TRIMMED_MEAN, observe
+from gate.read.run import read_run
 from scripts import ab, layout, profiles
 
 DEFAULT_ENDPOINTS = ("GET /api/auth/me", "GET /api/admin/kb/documents", "POST /api/chat")
@@ -123,9 +130,25 @@ def slug(kind: str, endpoint: str | None) -> str:
     return f"{kind}-{endpoint.replace(' ', '-').replace('/', '_').strip('_-')}"
 
 
-def injected(endpoints: str, pct: float) -> str:
-    """VOICEASSIST_INJECT_LATENCY for one endpoint or several (comma-separated)."""
-    return "; ".join(f"{endpoint}=+{pct:g}%" for endpoint in endpoints.split(","))
+def injected(endpoints: str, pct: float, centre_ms: dict[str, float] | None = None) -> str:
+    """VOICEASSIST_INJECT_LATENCY for one endpoint or several (comma-separated): +pct% of the route's server
+    time, or, given each endpoint's client-side centre (ms), a fixed delay of pct% of it."""
+    if centre_ms is None:
+        return "; ".join(f"{endpoint}=+{pct:g}%" for endpoint in endpoints.split(","))
+    return "; ".join(f"{endpoint}=+{centre_ms[endpoint] * pct / 100:.2f}ms" for endpoint in endpoints.split(","))
+
+
+def client_centres(round_folder: Path, endpoints: str) -> dict[str, float]:
+    """Each endpoint's trimmed mean (ms) in a finished round, as the client saw it."""
+    run = read_run(round_folder)
+    centres = {}
+    for endpoint in endpoints.split(","):
+        record = run.endpoints.get(endpoint)
+        observed = observe(TRIMMED_MEAN, record, run.duration_s) if record else None
+        if not observed:
+            raise SystemExit(f"the base round {round_folder} has no requests of {endpoint}: nothing to size +% on")
+        centres[endpoint] = math.exp(observed.log)
+    return centres
 
 
 def ran(folder: Path) -> bool:
@@ -143,11 +166,15 @@ def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, comm
     if complete and (args.judge_only or not (folder / "verdict.json").is_file()):
         ab.judge(profile, folder, order, args.policy)
     if not (folder / "verdict.json").is_file():
-        inject = {"VOICEASSIST_INJECT_LATENCY": injected(endpoint, args.pct)} if kind == "inject" else None
         sides = {ab.BASE: ab.Side(ab.BASE, tree, args.port + 1, commit),
-                 ab.HEAD: ab.Side(ab.HEAD, layout.BUNDLE, args.port, commit, env=inject)}
+                 ab.HEAD: ab.Side(ab.HEAD, layout.BUNDLE, args.port, commit)}
         options = argparse.Namespace(bind="127.0.0.1", workers=1, think_scale=None, processes=1)
         for number, (side, round_folder) in enumerate(order, start=1):
+            if kind == "inject" and side == ab.HEAD and sides[ab.HEAD].env is None:  # round 1 (base) sizes it
+                centres = client_centres(order[0][1], endpoint) if args.inject_as == "client" else None
+                setting = injected(endpoint, args.pct, centres)
+                (folder / "injected.txt").write_text(setting + "\n")
+                sides[ab.HEAD] = replace(sides[ab.HEAD], env={"VOICEASSIST_INJECT_LATENCY": setting})
             hog = (disturbance(args, round_folder) if kind == "disturbed" and number == DISTURBED_ROUND
                    else contextlib.nullcontext())
             with hog:
@@ -156,10 +183,11 @@ def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, comm
     return json.loads((folder / "verdict.json").read_text())
 
 
-def baseline_trial(folder: Path, kind: str, endpoint: str | None, args) -> dict:
-    """One smoke run of the head's condition, judged against the committed baseline."""
+def baseline_trial(folder: Path, kind: str, endpoint: str | None, args, setting: str | None) -> dict:
+    """One smoke run of the head's condition (`setting`: the paired trial's injected latency), judged against
+    the committed baseline."""
     if not (folder / "gate" / "verdict.json").is_file():
-        inject = injected(endpoint, args.pct) if kind == "inject" else None
+        inject = setting if kind == "inject" else None
         load_args = argparse.Namespace(port=args.port, judge_only=False)
         hog = cpu_hog() if kind == "disturbed" else contextlib.nullcontext()
         with hog:  # the whole run disturbed: a baseline run has no base of its own to notice it
@@ -180,10 +208,22 @@ def outcomes(verdict: dict, kind: str, endpoints: str | None) -> dict[str, str]:
             for endpoint in endpoints.split(",")}
 
 
-def detectable(verdict: dict, endpoint: str) -> float | None:
+def distribution(verdict: dict, endpoint: str) -> dict:
     for entry in verdict.get("endpoints", []):
         if entry["endpoint"] == endpoint:
-            return (entry["metrics"].get("distribution") or {}).get("detectable_pct")
+            return entry["metrics"].get("distribution") or {}
+    return {}
+
+
+def detectable(verdict: dict, endpoint: str) -> float | None:
+    return distribution(verdict, endpoint).get("detectable_pct")
+
+
+def centre_change(verdict: dict, endpoint: str) -> float | None:
+    """The paired change of the endpoint's trimmed mean (%): what an injected slowdown came to, measured."""
+    for shift in distribution(verdict, endpoint).get("shift_function", []):
+        if shift["quantile"] == "trimmed mean":
+            return shift["change_pct"]
     return None
 
 
@@ -214,7 +254,10 @@ def main(argv: list[str] | None = None) -> int:
                         default=list(DEFAULT_ENDPOINTS), help="comma-separated endpoints to inject into, in turn")
     parser.add_argument("--together", action="store_true",
                         help="inject into every endpoint at once in each injected trial (each judged apart)")
-    parser.add_argument("--pct", type=float, default=30.0, help="the injected slowdown of the route's server time")
+    parser.add_argument("--pct", type=float, default=30.0, help="the injected slowdown (percent; see --inject-as)")
+    parser.add_argument("--inject-as", choices=("client", "server"), default="client",
+                        help="client: a fixed delay of --pct of the endpoint's trimmed mean in the trial's first base "
+                             "round (what its client sees); server: --pct of the route's own server time")
     parser.add_argument("--rounds", type=int, help="rounds per trial (default the smoke's paired-rounds)")
     parser.add_argument("--round-time", type=profiles.parse_timespan, help="round time (default the smoke's)")
     parser.add_argument("--baseline-mode", action="store_true",
@@ -234,10 +277,14 @@ def main(argv: list[str] | None = None) -> int:
             name = f"{number:02d}-{slug(kind, endpoint)}"
             started = time.monotonic()
             paired = paired_trial(args.out / name / "paired", kind, endpoint, tree, commit, args)
+            setting_file = args.out / name / "paired" / "injected.txt"
+            setting = setting_file.read_text().strip() if setting_file.is_file() else None
             row = {"trial": name, "paired": outcomes(paired, kind, endpoint), "paired_reason": paired["reason"][:160],
-                   "paired_detectable": {e: detectable(paired, e) for e in args.endpoints}}
+                   "injected": setting,
+                   "paired_detectable": {e: detectable(paired, e) for e in args.endpoints},
+                   "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints}}
             if args.baseline_mode:
-                single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args)
+                single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args, setting)
                 row.update(baseline=outcomes(single, kind, endpoint), baseline_reason=single["reason"][:160])
             row["minutes"] = round((time.monotonic() - started) / 60, 1)
             rows.append(row)
@@ -254,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         if figures:
             print(f"paired detectable on {endpoint}: median +{statistics.median(figures):.0f}% "
                   f"(min {min(figures):.0f}, max {max(figures):.0f})")
+        # on the trials that slowed it: the slowdown as the paired verdict measured it, at the trimmed mean
+        measured = [row["paired_centre_change"][endpoint] for row in rows if endpoint in row["paired"]
+                    and row["paired_centre_change"].get(endpoint) is not None]
+        if measured:
+            print(f"injected +{args.pct:g}% ({args.inject_as}) on {endpoint} measured at the trimmed mean: median "
+                  f"{statistics.median(measured):+.0f}% (min {min(measured):+.0f}, max {max(measured):+.0f})")
     minutes = [row["minutes"] for row in rows]
     print(f"\n{len(rows)} trials, {sum(minutes):.0f} min; a paired trial's wall time is its rounds, stacks and gate")
     return 0
