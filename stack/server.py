@@ -17,6 +17,13 @@ from stack.database import open_engine, prepare_schema
 from stack.keystore import open_keystore
 from stack.settings import Settings
 
+# Seconds an idle keep-alive connection stays open: longer than any pause of the suite's users (15 s at
+# most), as a load balancer's is (60-75 s). At uvicorn's default, 5 s, a client that reuses its connection
+# just as the server closes it gets no reply; geventhttpclient retries only idempotent requests, so a
+# POST after a ~5-s pause failed as "HTTP 0" (one logout in a spike run: reproduced with uvicorn and
+# geventhttpclient alone, at 1 s, in a window of a fraction of a millisecond).
+KEEP_ALIVE_S = 75
+
 
 class StartupError(Exception):
     """A reason the stack cannot run, worded for one line on the terminal."""
@@ -120,6 +127,7 @@ def serve(host: str, port: int, workers: int, with_emulator: bool, access_log: b
             access_log=access_log,
             log_level="info",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
     finally:
         if emulator is not None:

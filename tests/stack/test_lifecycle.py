@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+import time
 
 import pytest
 import requests
-from stack_client import ApiClient, in_one_window
+from stack_client import ApiClient, fresh_address, in_one_window
 from stack_commands import embedded_env, free_port, processes_mentioning, run_stack, start_stack
 
+from scripts import layout
+from stack import server
 from stack.sandbox import running_stack, service_storage
 
 
@@ -70,6 +74,26 @@ def test_start_with_workers_then_stop_twice(tmp_path):
     assert not processes_mentioning(f"--port {port}")
     again = run_stack("stop", "--pid-file", str(pid_file))
     assert again.returncode == 0 and "not running" in again.stdout
+
+
+def test_an_idle_connection_outlives_the_suites_longest_pause(embedded_stack):
+    """The keep-alive race: had the stack closed the connection after uvicorn's default 5 s, a POST sent just
+    as it closes gets no reply ("HTTP 0"; the client retries only idempotent requests)."""
+    longest_pause = max(float(high) for path in layout.SUITE.glob("*.py")
+                        for high in re.findall(r"wait_range_s = \(\s*[\d.]+,\s*([\d.]+)\s*\)", path.read_text()))
+    assert server.KEEP_ALIVE_S > 4 * longest_pause
+    host, port = embedded_stack.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        request = f"GET /health HTTP/1.1\r\nHost: {host}\r\nX-Forwarded-For: {fresh_address()}\r\n\r\n".encode()
+        connection.sendall(request)
+        assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(6)  # past uvicorn's default keep-alive
+        connection.setblocking(False)
+        with pytest.raises(BlockingIOError):  # open and quiet; b"" would be the server's close
+            connection.recv(1, socket.MSG_PEEK)
+        connection.setblocking(True)
+        connection.sendall(request)
+        assert connection.recv(65536).startswith(b"HTTP/1.1 200")
 
 
 def test_wait_times_out_with_one_line():
