@@ -6,7 +6,6 @@ One generator of events serves both channels, the realtime WebSocket and the see
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from stack import conversations, metrics, retrieval
 from stack.auth import CurrentUser
 from stack.llm import UpstreamError, stream_completion
+from stack.regression import wait_at_least
 from stack.timestamps import iso, utcnow
 
 router = APIRouter(tags=["chat"])
@@ -86,7 +86,7 @@ async def answer_events(
 
     slowdown = state.settings.injected_latency.chat
     if slowdown is not None and slowdown.unit == "ms":
-        await asyncio.sleep(slowdown.delay_s(0))
+        await wait_at_least(slowdown.delay_s(0))
 
     answer = Answer(message_id)
     try:
@@ -117,7 +117,7 @@ async def answer_events(
         return
 
     if slowdown is not None and slowdown.unit == "%":
-        await asyncio.sleep(slowdown.delay_s(time.perf_counter() - started))
+        await wait_at_least(slowdown.delay_s(time.perf_counter() - started))
     done = answer.done()
     if conversation_id:
         async with state.engine.begin() as conn:

@@ -6,7 +6,6 @@ folder before the workers start, and `/metrics` aggregates every worker's files.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 
@@ -21,7 +20,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from stack.regression import InjectedLatency
+from stack.regression import InjectedLatency, wait_at_least
 
 router = APIRouter(tags=["metrics"])
 
@@ -73,7 +72,7 @@ class RouteTimingMiddleware:
                 template = getattr(route, "path", None) or "<unmatched>"
                 slowdown = self.injected.for_route(method, template) if route is not None else None
                 if slowdown is not None:
-                    await asyncio.sleep(slowdown.delay_s(time.perf_counter() - started))
+                    await wait_at_least(slowdown.delay_s(time.perf_counter() - started))
                 status = str(message["status"])
                 REQUEST_LATENCY.labels(method, template, status).observe(time.perf_counter() - started)
                 REQUESTS.labels(method, template, status).inc()

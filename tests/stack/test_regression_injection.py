@@ -8,9 +8,10 @@ import statistics
 import time
 
 import pytest
+import uvloop
 from stack_client import GUIDE, ApiClient, assert_envelope, receive_until_done
 
-from stack.regression import Slowdown, parse_injected_latency
+from stack.regression import Slowdown, parse_injected_latency, wait_at_least
 from stack.sandbox import running_stack
 
 
@@ -93,3 +94,18 @@ def test_a_marked_upload_fails_to_index_with_a_500_envelope_and_leaves_nothing(f
     indexed = assert_envelope(upload("guide 2"))
     listing = assert_envelope(admin.get("/api/admin/kb/documents"))
     assert [d["document_id"] for d in listing["documents"]] == [indexed["document_id"]]
+
+
+def test_an_injected_delay_lasts_at_least_its_size_under_uvloop():
+    """uvloop's timers count whole milliseconds from the loop's cached time: one asyncio.sleep(0.00126)
+    lasts about 1.1 ms there. The injected delay is a floor, as its rule says."""
+
+    async def lengths() -> list[float]:
+        measured = []
+        for _ in range(50):
+            started = time.perf_counter()
+            await wait_at_least(0.00126)
+            measured.append(time.perf_counter() - started)
+        return measured
+
+    assert min(uvloop.run(lengths())) >= 0.00126
