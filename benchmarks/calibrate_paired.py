@@ -9,11 +9,16 @@ drifts over the hour touches every condition alike. Base and head are this check
 between them is the one the trial makes:
 
 - unchanged: nothing; a failing verdict is a false alarm;
-- inject ENDPOINT: the head's stack slows that route by +PCT% of what its client sees: a fixed delay of
-  PCT% of the endpoint's trimmed mean in the trial's first base round (`--inject-as client`, the
-  default), or +PCT% of the route's own server time (`--inject-as server`: on a 4-ms endpoint
-  the server's part is a fraction, so the client sees far less than PCT%); the base is not slowed
-  (VOICEASSIST_INJECT_LATENCY). A failing finding on it is a detection (with
+- inject ENDPOINT: the head's stack slows that route by +PCT% as its client sees it (`--inject-as
+  client`, the default): a fixed delay per request, sized on the trial's first base round so that the
+  endpoint's centre (the gate's trimmed mean of log response time) comes out PCT% slower; its tail
+  moves less. The server hides part of a short delay: while the request sleeps, work that would
+  otherwise hold up the next request gets done (a 1.26-ms delay on /api/auth/me added 0.8 ms
+  server-side, 0.7 ms at the client). So each injected trial adds what the earlier ones lost,
+  the median of each one's delay minus its measured slowdown, and the table prints the slowdown
+  as measured. `--inject-as server` adds PCT% of the route's own server time instead: on a 4-ms
+  endpoint that is a fraction of what the client waits, so the client sees far less than PCT%. The
+  base is not slowed (VOICEASSIST_INJECT_LATENCY). A failing finding on it is a detection (with
   --together, every endpoint at once in each injected trial, each judged apart: three detections a
   trial for the time of one; the base is untouched, so what the others' slowdown does to an endpoint
   is part of the head's change);
@@ -42,8 +47,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from scipy import optimize
+
 from benchmarks import calibrate
-from gate.judge.noise import TRIMMED_MEAN, observe
+from gate.judge.statistics import trimmed_log_mean
+from gate.read.histogram import Histogram
 from gate.read.run import read_run
 from scripts import ab, layout, profiles
 
@@ -130,25 +138,50 @@ def slug(kind: str, endpoint: str | None) -> str:
     return f"{kind}-{endpoint.replace(' ', '-').replace('/', '_').strip('_-')}"
 
 
-def injected(endpoints: str, pct: float, centre_ms: dict[str, float] | None = None) -> str:
+def injected(endpoints: str, pct: float, delays_ms: dict[str, float] | None = None) -> str:
     """VOICEASSIST_INJECT_LATENCY for one endpoint or several (comma-separated): +pct% of the route's server
-    time, or, given each endpoint's client-side centre (ms), a fixed delay of pct% of it."""
-    if centre_ms is None:
+    time, or, given each endpoint's delay (ms), that fixed delay."""
+    if delays_ms is None:
         return "; ".join(f"{endpoint}=+{pct:g}%" for endpoint in endpoints.split(","))
-    return "; ".join(f"{endpoint}=+{centre_ms[endpoint] * pct / 100:.2f}ms" for endpoint in endpoints.split(","))
+    return "; ".join(f"{endpoint}=+{delays_ms[endpoint]:.2f}ms" for endpoint in endpoints.split(","))
 
 
-def client_centres(round_folder: Path, endpoints: str) -> dict[str, float]:
-    """Each endpoint's trimmed mean (ms) in a finished round, as the client saw it."""
+def centre_delay_ms(histogram: Histogram, pct: float) -> float:
+    """The fixed delay (ms) that moves the histogram's centre, the gate's trimmed mean of log response time,
+    by +pct%: every request x ms becomes x + delay, so the short ones slow by more than pct% and the tail
+    by less."""
+    centre, _ = trimmed_log_mean(histogram)
+    goal = centre + math.log1p(pct / 100.0)
+
+    def moved(delay_ms: float) -> float:
+        return trimmed_log_mean(Histogram(values=histogram.values + delay_ms, counts=histogram.counts))[0] - goal
+    return float(optimize.brentq(moved, 0.0, 10.0 * math.exp(centre) * pct / 100.0 + 10.0))
+
+
+def client_delays(round_folder: Path, endpoints: str, pct: float, hidden_ms: dict[str, float]) -> dict[str, dict]:
+    """{endpoint: {centre_ms, delay_ms}}: each endpoint's centre as the client saw it in a finished round, and
+    the delay for +pct% there, plus what the server hid of earlier trials' delays."""
     run = read_run(round_folder)
-    centres = {}
+    sizes = {}
     for endpoint in endpoints.split(","):
         record = run.endpoints.get(endpoint)
-        observed = observe(TRIMMED_MEAN, record, run.duration_s) if record else None
-        if not observed:
+        if record is None or not record.histogram.total:
             raise SystemExit(f"the base round {round_folder} has no requests of {endpoint}: nothing to size +% on")
-        centres[endpoint] = math.exp(observed.log)
-    return centres
+        sizes[endpoint] = {"centre_ms": math.exp(trimmed_log_mean(record.histogram)[0]),
+                           "delay_ms": centre_delay_ms(record.histogram, pct) + hidden_ms.get(endpoint, 0.0)}
+    return sizes
+
+
+def hidden_delay_ms(rows: list[dict]) -> dict[str, float]:
+    """Per endpoint, the median over the injected trials so far of their delay minus the slowdown measured at
+    the centre (ms): what the server hides of a delay."""
+    hidden: dict[str, list[float]] = {}
+    for row in rows:
+        for endpoint, size in (row.get("injection") or {}).items():
+            change = row["paired_centre_change"].get(endpoint)
+            if change is not None:
+                hidden.setdefault(endpoint, []).append(size["delay_ms"] - size["centre_ms"] * change / 100.0)
+    return {endpoint: max(statistics.median(values), 0.0) for endpoint, values in hidden.items()}
 
 
 def ran(folder: Path) -> bool:
@@ -156,7 +189,8 @@ def ran(folder: Path) -> bool:
     return all((folder / name).is_file() for name in ("stats.json", "metrics.json", "report.html"))
 
 
-def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args) -> dict:
+def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args,
+                 hidden_ms: dict[str, float]) -> dict:
     profile = profiles.load("smoke")
     one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
     order = [(side, ab.round_folder(folder, number, side)) for number, side in enumerate(ab.round_order(count), 1)]
@@ -171,9 +205,11 @@ def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, comm
         options = argparse.Namespace(bind="127.0.0.1", workers=1, think_scale=None, processes=1)
         for number, (side, round_folder) in enumerate(order, start=1):
             if kind == "inject" and side == ab.HEAD and sides[ab.HEAD].env is None:  # round 1 (base) sizes it
-                centres = client_centres(order[0][1], endpoint) if args.inject_as == "client" else None
-                setting = injected(endpoint, args.pct, centres)
+                sizes = client_delays(order[0][1], endpoint, args.pct, hidden_ms) if args.inject_as == "client" else None
+                setting = injected(endpoint, args.pct, {e: size["delay_ms"] for e, size in (sizes or {}).items()} or None)
                 (folder / "injected.txt").write_text(setting + "\n")
+                if sizes:
+                    (folder / "injection.json").write_text(json.dumps(sizes, indent=1))
                 sides[ab.HEAD] = replace(sides[ab.HEAD], env={"VOICEASSIST_INJECT_LATENCY": setting})
             hog = (disturbance(args, round_folder) if kind == "disturbed" and number == DISTURBED_ROUND
                    else contextlib.nullcontext())
@@ -256,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="inject into every endpoint at once in each injected trial (each judged apart)")
     parser.add_argument("--pct", type=float, default=30.0, help="the injected slowdown (percent; see --inject-as)")
     parser.add_argument("--inject-as", choices=("client", "server"), default="client",
-                        help="client: a fixed delay of --pct of the endpoint's trimmed mean in the trial's first base "
-                             "round (what its client sees); server: --pct of the route's own server time")
+                        help="client: a fixed delay that slows the endpoint's centre (the gate's trimmed mean, in the "
+                             "trial's first base round) by --pct; server: --pct of the route's own server time")
     parser.add_argument("--rounds", type=int, help="rounds per trial (default the smoke's paired-rounds)")
     parser.add_argument("--round-time", type=profiles.parse_timespan, help="round time (default the smoke's)")
     parser.add_argument("--baseline-mode", action="store_true",
@@ -276,11 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         for number, (kind, endpoint) in enumerate(conditions(args), start=1):
             name = f"{number:02d}-{slug(kind, endpoint)}"
             started = time.monotonic()
-            paired = paired_trial(args.out / name / "paired", kind, endpoint, tree, commit, args)
-            setting_file = args.out / name / "paired" / "injected.txt"
+            paired = paired_trial(args.out / name / "paired", kind, endpoint, tree, commit, args, hidden_delay_ms(rows))
+            setting_file, sizes_file = (args.out / name / "paired" / file for file in ("injected.txt", "injection.json"))
             setting = setting_file.read_text().strip() if setting_file.is_file() else None
             row = {"trial": name, "paired": outcomes(paired, kind, endpoint), "paired_reason": paired["reason"][:160],
-                   "injected": setting,
+                   "injected": setting, "injection": json.loads(sizes_file.read_text()) if sizes_file.is_file() else None,
                    "paired_detectable": {e: detectable(paired, e) for e in args.endpoints},
                    "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints}}
             if args.baseline_mode:
