@@ -244,6 +244,14 @@ def outcomes(verdict: dict, kind: str, endpoints: str | None) -> dict[str, str]:
             for endpoint in endpoints.split(",")}
 
 
+def failing_elsewhere(verdict: dict, endpoints: str) -> list[str]:
+    """The endpoints not injected that a failing finding names: in an injected trial, every other endpoint
+    is unchanged, so each trial is also a false-alarm trial for them."""
+    injected_names = set(endpoints.split(","))
+    return sorted({f["endpoint"] for f in verdict.get("findings", [])
+                   if f["severity"] == "fail" and f["endpoint"] not in injected_names})
+
+
 def distribution(verdict: dict, endpoint: str) -> dict:
     for entry in verdict.get("endpoints", []):
         if entry["endpoint"] == endpoint:
@@ -318,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             row = {"trial": name, "paired": outcomes(paired, kind, endpoint), "paired_reason": paired["reason"][:160],
                    "injected": setting, "injection": json.loads(sizes_file.read_text()) if sizes_file.is_file() else None,
                    "paired_detectable": {e: detectable(paired, e) for e in args.endpoints},
-                   "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints}}
+                   "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints},
+                   "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None}
             if args.baseline_mode:
                 single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args, setting)
                 row.update(baseline=outcomes(single, kind, endpoint), baseline_reason=single["reason"][:160])
@@ -328,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "trials.json").write_text(json.dumps(rows, indent=1))
     print("\nPaired A/B (base and head in rounds on this machine):")
     print("\n".join(table(rows, "paired", args)))
+    judged = [row for row in rows if row["paired_failing_elsewhere"] is not None
+              and "cannot judge" not in row["paired"].values()]
+    if judged:
+        alarms = sum(bool(row["paired_failing_elsewhere"]) for row in judged)
+        print(f"injected trials with a failing finding on an endpoint not injected (a false alarm there): "
+              f"{calibrate.rate(alarms, len(judged))}")
     if args.baseline_mode:
         print("\nCommitted baseline (one smoke run, gate check against baselines/smoke.json):")
         print("\n".join(table(rows, "baseline", args)))
