@@ -11,8 +11,18 @@ import pytest
 from scripts import layout, profiles
 
 sys.path.insert(0, str(layout.SUITE))
-from sampling import (HEADROOM, LIMIT_SHARE, SamplingError, Timetable, every_type, measured_tasks, per_client_limit,
-                      task_periods)
+import itertools
+
+from sampling import (
+    HEADROOM,
+    LIMIT_SHARE,
+    SamplingError,
+    Timetable,
+    every_type,
+    measured_tasks,
+    per_client_limit,
+    task_periods,
+)
 
 # The suite's user types are read in a child process: importing locust monkey-patches this one.
 SMOKE_PLAN = """
@@ -133,8 +143,8 @@ def test_a_limited_task_does_not_burst_when_its_user_catches_up():
     asks = [when for when, task in done if task is ask]
     refreshes = [when for when, task in done if task is refresh]
     assert len(asks) == 60  # the unlimited task catches up in full
-    assert min(b - a for a, b in zip(refreshes, refreshes[1:])) >= 3.0 - 1e-9  # never closer than the limit's gap
-    assert max(sum(1 for when in refreshes if window <= when < window + 60) for window in range(0, 60)) <= 20
+    assert min(b - a for a, b in itertools.pairwise(refreshes)) >= 3.0 - 1e-9  # never closer than the limit's gap
+    assert max(sum(1 for when in refreshes if window <= when < window + 60) for window in range(60)) <= 20
 
 
 def test_a_per_client_limit_is_a_positive_rate():
