@@ -147,5 +147,5 @@ def test_the_pull_request_gate_compares_the_pull_request_with_its_base_commit_pa
     assert list(document[True if True in document else "on"]) == ["pull_request"]
     [checkout] = [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/checkout@")]
     assert checkout["with"]["persist-credentials"] is False
-    # the smoke's 8 rounds of 20 s, each a fresh stack: about 5 minutes, the setup and a slow runner aside
+    # the smoke's 12 rounds of 20 s, each a fresh stack: about 6 minutes, the setup and a slow runner aside
     assert job["timeout-minutes"] >= 15

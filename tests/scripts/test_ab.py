@@ -34,7 +34,7 @@ def test_rounds_run_in_balanced_order_in_blocks_of_one_base_and_one_head():
 def test_a_round_is_the_profile_in_short_at_its_paired_spawn_rate():
     smoke = profiles.load("smoke")
     one_round, count = ab.round_profile(smoke)
-    assert (count, one_round.run_time_s) == (smoke.paired_rounds, smoke.paired_round_time_s) == (8, 20)
+    assert (count, one_round.run_time_s) == (smoke.paired_rounds, smoke.paired_round_time_s) == (12, 20)
     assert one_round.users == smoke.users
     assert one_round.spawn_rate == smoke.paired_spawn_rate == 2.0  # 10 users in 5 s, not 10
     assert one_round.sample_target == 34  # the profile's 200 per 120 s, per 20-s round
