@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import socket
@@ -83,17 +84,18 @@ def test_an_idle_connection_outlives_the_suites_longest_pause(embedded_stack):
                         for high in re.findall(r"wait_range_s = \(\s*[\d.]+,\s*([\d.]+)\s*\)", path.read_text()))
     assert server.KEEP_ALIVE_S > 4 * longest_pause
     host, port = embedded_stack.base_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
-        request = f"GET /health HTTP/1.1\r\nHost: {host}\r\nX-Forwarded-For: {fresh_address()}\r\n\r\n".encode()
-        connection.sendall(request)
-        assert connection.recv(65536).startswith(b"HTTP/1.1 200")
-        time.sleep(6)  # past uvicorn's default keep-alive
-        connection.setblocking(False)
-        with pytest.raises(BlockingIOError):  # open and quiet; b"" would be the server's close
-            connection.recv(1, socket.MSG_PEEK)
-        connection.setblocking(True)
-        connection.sendall(request)
-        assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    headers = {"X-Forwarded-For": fresh_address()}
+    connection.request("GET", "/health", headers=headers)
+    assert connection.getresponse().read()  # the whole reply read: nothing left on the socket
+    time.sleep(6)  # past uvicorn's default keep-alive
+    connection.sock.setblocking(False)
+    with pytest.raises(BlockingIOError):  # open and quiet; b"" would be the server's close
+        connection.sock.recv(1, socket.MSG_PEEK)
+    connection.sock.setblocking(True)
+    connection.request("GET", "/health", headers=headers)
+    assert connection.getresponse().status == 200
+    connection.close()
 
 
 def test_wait_times_out_with_one_line():
