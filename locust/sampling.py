@@ -19,7 +19,7 @@ per-client rates.
 A task whose endpoint the gateway limits per client (refresh 20/minute, /health 100/minute,
 /health/detailed 50/minute: locust/endpoints.py) is marked `per_client_limit`: each user runs it at
 most LIMIT_SHARE of that rate, and never two calls closer than the limit allows, even when catching
-up. A target above what the limits allow (the paired rounds' `paired-sample-target`) then buys more
+up. A target above what the limits allow then buys more
 samples of every other endpoint and as many of the limited ones as their limits allow, never a 429.
 """
 
