@@ -27,8 +27,9 @@ between them is the one the trial makes:
   make the run "cannot judge" (exit 2), never a pass or a regression.
 
 With --baseline-mode each trial also makes one ordinary smoke run with the head's condition, judged
-against the committed baselines/smoke.json as a pull request is today. Every count is printed with its
-exact binomial 95% interval. Nothing here is a test: it prints figures.
+against the committed baselines/smoke.json as a pull request is today (--baseline-trials N: only the
+first N trials of each condition, when the paired trials' count is what the time buys). Every count is
+printed with its exact binomial 95% interval. Nothing here is a test: it prints figures.
 """
 
 from __future__ import annotations
@@ -275,7 +276,7 @@ def table(rows: list[dict], mode: str, args) -> list[str]:
     lines = ["| condition | trials | failed (detected) | passed (missed) | cannot judge |", "|---|---|---|---|---|"]
     groups: dict[str, list[str]] = {}
     for row in rows:
-        for condition, result in row[mode].items():
+        for condition, result in row.get(mode, {}).items():
             name = condition if condition in ("unchanged", "disturbed") else f"+{args.pct:g}% {condition}"
             groups.setdefault(name, []).append(result)
     for condition, results in groups.items():
@@ -306,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-time", type=profiles.parse_timespan, help="round time (default the smoke's)")
     parser.add_argument("--baseline-mode", action="store_true",
                         help="also one smoke run per trial, judged against the committed baseline")
+    parser.add_argument("--baseline-trials", type=int,
+                        help="with --baseline-mode, only the first N trials of each condition (default: every trial)")
     parser.add_argument("--judge-only", action="store_true",
                         help="judge the trials' rounds already in --out again (e.g. with another --policy); run nothing")
     parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file for the paired verdicts")
@@ -315,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("VOICEASSIST_INJECT_LATENCY", None)
     args.out.mkdir(parents=True, exist_ok=True)
     commit = ab.resolve_commit("HEAD")
-    rows = []
+    rows, seen = [], {}
     with ab.base_worktree(commit) as tree:
         for number, (kind, endpoint) in enumerate(conditions(args), start=1):
             name = f"{number:02d}-{slug(kind, endpoint)}"
@@ -328,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
                    "paired_detectable": {e: detectable(paired, e) for e in args.endpoints},
                    "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints},
                    "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None}
-            if args.baseline_mode:
+            seen[kind] = seen.get(kind, 0) + 1
+            if args.baseline_mode and (args.baseline_trials is None or seen[kind] <= args.baseline_trials):
                 single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args, setting)
                 row.update(baseline=outcomes(single, kind, endpoint), baseline_reason=single["reason"][:160])
             row["minutes"] = round((time.monotonic() - started) / 60, 1)
