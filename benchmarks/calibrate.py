@@ -31,6 +31,7 @@ from pathlib import Path
 
 from scipy.stats import binomtest
 
+from benchmarks.processes import run_child, unwind_on_sigterm
 from gate.read.histogram import histogram_from_buckets, percentile
 from gate.read.policy import DISTRIBUTION, load_policy
 from scripts import layout, profiles
@@ -108,7 +109,7 @@ def load(folder: Path, args, inject: str | None) -> None:
     command = [sys.executable, "-m", "scripts.run", "smoke", "--port", str(args.port), "--results", str(folder),
                "--no-gate"]
     limit = profiles.load("smoke").run_time_s + 300
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit, check=False)
+    done = run_child(command, env=env, capture_output=True, text=True, timeout=limit)
     if done.returncode != 0:
         raise SystemExit(f"calibration run {folder} failed: {done.stderr.strip()[-500:]}")
 
@@ -163,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judge-only", action="store_true",
                         help="gate the runs already in --out again (e.g. after changing the policy)")
     args = parser.parse_args(argv)
+    unwind_on_sigterm()
     sizes = [int(size) for size in args.sizes.split(",") if size]
     size_runs = [int(n) for n in args.size_runs.split(",") if n]
     if len(size_runs) != len(sizes):

@@ -51,6 +51,7 @@ from pathlib import Path
 from scipy import optimize
 
 from benchmarks import calibrate
+from benchmarks.processes import unwind_on_sigterm
 from gate.judge.statistics import trimmed_log_mean
 from gate.read.histogram import Histogram
 from gate.read.run import read_run
@@ -315,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8200)
     parser.add_argument("--out", type=Path, required=True, help="trial folders (kept: a rerun judges what is there)")
     args = parser.parse_args(argv)
+    unwind_on_sigterm()
     os.environ.pop("VOICEASSIST_INJECT_LATENCY", None)
     args.out.mkdir(parents=True, exist_ok=True)
     commit = ab.resolve_commit("HEAD")

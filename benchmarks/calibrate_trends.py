@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.processes import run_child, unwind_on_sigterm
+
 SOAK = ["soak", "--scale", "0.2", "--run-time", "240s", "--think-scale", "0.3"]
 SPIKE = ["spike", "--scale", "0.5", "--users", "50", "--run-time", "130s", "--think-scale", "0.5"]
 # The spike profile brings its base users in at 2/s for most of its warm-up, so no settled pre-spike
@@ -59,8 +61,8 @@ def run_scenario(name: str, folder: Path, port: int) -> None:
         if locust_extra:
             run_with_locust_options(arguments, folder, port, injected, locust_extra)
         else:
-            subprocess.run([sys.executable, "-m", "scripts.run", *arguments, "--port", str(port), "--no-gate",
-                            "--results", str(folder)], env=env, check=False, timeout=RUN_LIMIT_S)
+            run_child([sys.executable, "-m", "scripts.run", *arguments, "--port", str(port), "--no-gate",
+                       "--results", str(folder)], env=env, timeout=RUN_LIMIT_S)
     finally:
         stop_file.touch()
         if scraper is not None:
@@ -92,8 +94,8 @@ def run_with_locust_options(arguments: list[str], folder: Path, port: int, injec
         accounts = runner.seed_accounts(profile, results)
         command = runner.locust_command(profile, target, results, accounts, options.think_scale) + locust_extra
         with (results / "locust.log").open("w") as log:
-            subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=layout.SUITE, check=False,
-                           timeout=profile.run_time_s + runner.LOCUST_GRACE_S)
+            run_child(command, stdout=log, stderr=subprocess.STDOUT, cwd=layout.SUITE,
+                      timeout=profile.run_time_s + runner.LOCUST_GRACE_S)
     finally:
         runner.stop_reference_stack(target)
 
@@ -141,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changepoints", type=int, metavar="SEEDS",
                         help="only the change-point study on this many synthetic histories (no load)")
     args = parser.parse_args(argv)
+    unwind_on_sigterm()
     if args.changepoints:
         changepoint_study(args.changepoints)
         return 0

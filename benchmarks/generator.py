@@ -25,6 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.processes import run_child, unwind_on_sigterm
 from scripts import layout, run
 from scripts.profiles import Profile
 
@@ -36,7 +37,7 @@ PACINGS = {"random": "random think times like the suite's (the yardstick)",
 
 def run_locust(command: list[str], log: Path) -> None:
     with log.open("w") as out:
-        if subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=layout.SUITE, check=False).returncode:
+        if run_child(command, stdout=out, stderr=subprocess.STDOUT, cwd=layout.SUITE).returncode:
             raise SystemExit(f"locust failed; see {log}")
 
 
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                              "moves a single pair by 20%%)")
     parser.add_argument("--port", type=int, default=8190)
     args = parser.parse_args(argv)
+    unwind_on_sigterm()
 
     work = Path(tempfile.mkdtemp(prefix="bench-generator-"))
     target = run.start_reference_stack(work, "127.0.0.1", args.port, workers=1)

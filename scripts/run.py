@@ -465,9 +465,14 @@ def _terminate(_signum, _frame) -> None:
     raise Terminated
 
 
+def unwind_on_sigterm() -> None:
+    """From now on SIGTERM raises Terminated in the main thread: `finally` blocks stop what was started."""
+    signal.signal(signal.SIGTERM, _terminate)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    unwind_on_sigterm()
     try:
         return run_profile(args)
     except (RunError, ProfileError) as error:
