@@ -265,6 +265,27 @@ def detectable(verdict: dict, endpoint: str) -> float | None:
     return distribution(verdict, endpoint).get("detectable_pct")
 
 
+def detectable_everywhere(verdict: dict) -> dict[str, float]:
+    """{endpoint: detectable %} for every endpoint the verdict compared (its distribution test)."""
+    return {entry["endpoint"]: figure for entry in verdict.get("endpoints", [])
+            if (figure := detectable(verdict, entry["endpoint"])) is not None}
+
+
+def power_table(rows: list[dict], bar_pct: float) -> list[str]:
+    """Per endpoint, over the unchanged trials: the smallest regression each run could have flagged (its
+    median, range) and in how many runs that was at most `bar_pct`: where a pass meant something."""
+    figures: dict[str, list[float]] = {}
+    for row in rows:
+        if "unchanged" in row["paired"] and row["paired"]["unchanged"] != "cannot judge":
+            for endpoint, figure in (row.get("paired_detectable_all") or {}).items():
+                figures.setdefault(endpoint, []).append(figure)
+    lines = [f"| endpoint | detectable, median (range) | runs that could see +{bar_pct:g}% |", "|---|---|---|"]
+    for endpoint, values in sorted(figures.items(), key=lambda item: statistics.median(item[1])):
+        lines.append(f"| {endpoint} | +{statistics.median(values):.0f}% ({min(values):.0f} to {max(values):.0f}) | "
+                     f"{sum(v <= bar_pct for v in values)}/{len(values)} |")
+    return lines
+
+
 def centre_change(verdict: dict, endpoint: str) -> float | None:
     """The paired change of the endpoint's trimmed mean (%): what an injected slowdown came to, measured."""
     for shift in distribution(verdict, endpoint).get("shift_function", []):
@@ -312,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --baseline-mode, only the first N trials of each condition (default: every trial)")
     parser.add_argument("--judge-only", action="store_true",
                         help="judge the trials' rounds already in --out again (e.g. with another --policy); run nothing")
+    parser.add_argument("--power-bar", type=float, default=25.0,
+                        help="count the unchanged runs whose detectable regression on an endpoint was at most this (%%)")
     parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file for the paired verdicts")
     parser.add_argument("--port", type=int, default=8200)
     parser.add_argument("--out", type=Path, required=True, help="trial folders (kept: a rerun judges what is there)")
@@ -331,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"trial": name, "paired": outcomes(paired, kind, endpoint), "paired_reason": paired["reason"][:160],
                    "injected": setting, "injection": json.loads(sizes_file.read_text()) if sizes_file.is_file() else None,
                    "paired_detectable": {e: detectable(paired, e) for e in args.endpoints},
+                   "paired_detectable_all": detectable_everywhere(paired),
                    "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints},
                    "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None}
             seen[kind] = seen.get(kind, 0) + 1
@@ -364,6 +388,11 @@ def main(argv: list[str] | None = None) -> int:
         if measured:
             print(f"injected +{args.pct:g}% ({args.inject_as}) on {endpoint} measured at the trimmed mean: median "
                   f"{statistics.median(measured):+.0f}% (min {min(measured):+.0f}, max {max(measured):+.0f})")
+    power = power_table(rows, args.power_bar)
+    if len(power) > 2:
+        print("\nWhat each unchanged paired run could have flagged, per endpoint (the distribution test's "
+              "detectable regression):")
+        print("\n".join(power))
     minutes = [row["minutes"] for row in rows]
     print(f"\n{len(rows)} trials, {sum(minutes):.0f} min; a paired trial's wall time is its rounds, stacks and gate")
     return 0
