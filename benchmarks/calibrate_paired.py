@@ -12,11 +12,13 @@ between them is the one the trial makes:
 - inject ENDPOINT: the head's stack slows that route by +PCT% as its client sees it (`--inject-as
   client`, the default): a fixed delay per request, sized on the trial's first base round so that the
   endpoint's centre (the gate's trimmed mean of log response time) comes out PCT% slower; its tail
-  moves less. The server hides part of a short delay: while the request sleeps, work that would
-  otherwise hold up the next request gets done (a 1.26-ms delay on /api/auth/me added 0.8 ms
-  server-side, 0.7 ms at the client). So each injected trial adds what the earlier ones lost,
-  the median of each one's delay minus its measured slowdown, and the table prints the slowdown
-  as measured. `--inject-as server` adds PCT% of the route's own server time instead: on a 4-ms
+  moves less. A delay does not show at the client one for one: the server hides part of a short one
+  (while the request sleeps, work that would otherwise hold up the next request gets done: a 1.26-ms
+  delay on /api/auth/me added 0.8 ms server-side, 0.7 ms at the client), and delays on several
+  endpoints at once can add to each other (users that fall behind their timetable catch up in
+  bursts). So each injected trial divides its delay by the endpoint's gain so far, the median over
+  the earlier injected trials of the slowdown measured at the centre per millisecond injected, and
+  the table prints the slowdown as measured. `--inject-as server` adds PCT% of the route's own server time instead: on a 4-ms
   endpoint that is a fraction of what the client waits, so the client sees far less than PCT%. The
   base is not slowed (VOICEASSIST_INJECT_LATENCY). A failing finding on it is a detection (with
   --together, every endpoint at once in each injected trial, each judged apart: three detections a
@@ -61,6 +63,7 @@ DEFAULT_ENDPOINTS = ("GET /api/auth/me", "GET /api/admin/kb/documents", "POST /a
 DISTURBED_ROUND = 4  # B H H [B]: the second block's base round, against the first block's in the A/A control
 HOG_LIMIT_S = 300
 THROTTLE_STOP_S, THROTTLE_RUN_S = 0.05, 0.05  # the disturbed target runs half the time, in 50-ms slices
+MAX_GAIN = 4.0  # a delay's measured effect per ms is trusted within a factor of 4 either way
 HOG_NICE = -10  # root may raise a process's priority; others get their own, and the hog is weaker
 
 
@@ -160,30 +163,33 @@ def centre_delay_ms(histogram: Histogram, pct: float) -> float:
     return float(optimize.brentq(moved, 0.0, 10.0 * math.exp(centre) * pct / 100.0 + 10.0))
 
 
-def client_delays(round_folder: Path, endpoints: str, pct: float, hidden_ms: dict[str, float]) -> dict[str, dict]:
-    """{endpoint: {centre_ms, delay_ms}}: each endpoint's centre as the client saw it in a finished round, and
-    the delay for +pct% there, plus what the server hid of earlier trials' delays."""
+def client_delays(round_folder: Path, endpoints: str, pct: float, gains: dict[str, float]) -> dict[str, dict]:
+    """{endpoint: {centre_ms, delay_ms, gain}}: each endpoint's centre as the client saw it in a finished round,
+    and the delay for +pct% there, divided by how much of a delay the earlier trials saw at the client."""
     run = read_run(round_folder)
     sizes = {}
     for endpoint in endpoints.split(","):
         record = run.endpoints.get(endpoint)
         if record is None or not record.histogram.total:
             raise SystemExit(f"the base round {round_folder} has no requests of {endpoint}: nothing to size +% on")
+        gain = gains.get(endpoint, 1.0)
         sizes[endpoint] = {"centre_ms": math.exp(trimmed_log_mean(record.histogram)[0]),
-                           "delay_ms": centre_delay_ms(record.histogram, pct) + hidden_ms.get(endpoint, 0.0)}
+                           "delay_ms": centre_delay_ms(record.histogram, pct) / gain, "gain": gain}
     return sizes
 
 
-def hidden_delay_ms(rows: list[dict]) -> dict[str, float]:
-    """Per endpoint, the median over the injected trials so far of their delay minus the slowdown measured at
-    the centre (ms): what the server hides of a delay."""
-    hidden: dict[str, list[float]] = {}
+def client_gains(rows: list[dict]) -> dict[str, float]:
+    """Per endpoint, the median over the injected trials so far of the slowdown measured at the centre (ms)
+    per millisecond injected, within [1/MAX_GAIN, MAX_GAIN]: below 1 the server hid part of the delay,
+    above 1 the delay slowed the endpoint by more (the other slowed endpoints' bursts)."""
+    gains: dict[str, list[float]] = {}
     for row in rows:
         for endpoint, size in (row.get("injection") or {}).items():
             change = row["paired_centre_change"].get(endpoint)
-            if change is not None:
-                hidden.setdefault(endpoint, []).append(size["delay_ms"] - size["centre_ms"] * change / 100.0)
-    return {endpoint: max(statistics.median(values), 0.0) for endpoint, values in hidden.items()}
+            if change is not None and size["delay_ms"] > 0:
+                gains.setdefault(endpoint, []).append(size["centre_ms"] * change / 100.0 / size["delay_ms"])
+    return {endpoint: min(max(statistics.median(values), 1.0 / MAX_GAIN), MAX_GAIN)
+            for endpoint, values in gains.items()}
 
 
 def ran(folder: Path) -> bool:
@@ -192,7 +198,7 @@ def ran(folder: Path) -> bool:
 
 
 def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args,
-                 hidden_ms: dict[str, float]) -> dict:
+                 gains: dict[str, float]) -> dict:
     profile = profiles.load("smoke")
     one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
     order = [(side, ab.round_folder(folder, number, side)) for number, side in enumerate(ab.round_order(count), 1)]
@@ -207,7 +213,7 @@ def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, comm
         options = argparse.Namespace(bind="127.0.0.1", workers=1, think_scale=None, processes=1)
         for number, (side, round_folder) in enumerate(order, start=1):
             if kind == "inject" and side == ab.HEAD and sides[ab.HEAD].env is None:  # round 1 (base) sizes it
-                sizes = client_delays(order[0][1], endpoint, args.pct, hidden_ms) if args.inject_as == "client" else None
+                sizes = client_delays(order[0][1], endpoint, args.pct, gains) if args.inject_as == "client" else None
                 setting = injected(endpoint, args.pct, {e: size["delay_ms"] for e, size in (sizes or {}).items()} or None)
                 (folder / "injected.txt").write_text(setting + "\n")
                 if sizes:
@@ -348,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         for number, (kind, endpoint) in enumerate(conditions(args), start=1):
             name = f"{number:02d}-{slug(kind, endpoint)}"
             started = time.monotonic()
-            paired = paired_trial(args.out / name / "paired", kind, endpoint, tree, commit, args, hidden_delay_ms(rows))
+            paired = paired_trial(args.out / name / "paired", kind, endpoint, tree, commit, args, client_gains(rows))
             setting_file, sizes_file = (args.out / name / "paired" / file for file in ("injected.txt", "injection.json"))
             setting = setting_file.read_text().strip() if setting_file.is_file() else None
             row = {"trial": name, "paired": outcomes(paired, kind, endpoint), "paired_reason": paired["reason"][:160],
