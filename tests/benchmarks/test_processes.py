@@ -25,10 +25,10 @@ def trapping_child(ready: Path, stopped: Path, *, ignore_sigterm: bool = False) 
     handler = "signal.SIG_IGN" if ignore_sigterm else \
         f"lambda *_: (pathlib.Path({str(stopped)!r}).write_text('SIGTERM'), sys.exit(0))"
     return [sys.executable, "-c",
-            "import pathlib, signal, sys, time\n"
+            ("import pathlib, signal, sys, time\n"
             f"signal.signal(signal.SIGTERM, {handler})\n"
             f"pathlib.Path({str(ready)!r}).write_text('ready')\n"
-            "time.sleep(120)\n"]
+            "time.sleep(120)\n")]
 
 
 def wait_for(path: Path) -> None:
@@ -67,10 +67,10 @@ def test_a_terminated_benchmark_passes_sigterm_on_to_its_load(tmp_path):
     ready, stopped = tmp_path / "ready", tmp_path / "stopped"
     benchmark = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys\n"
+         ("import sys\n"
          "from benchmarks.processes import run_child, unwind_on_sigterm\n"
          "unwind_on_sigterm()\n"
-         f"run_child({trapping_child(ready, stopped)!r}, timeout=120)\n"],
+         f"run_child({trapping_child(ready, stopped)!r}, timeout=120)\n")],
         cwd=layout.BUNDLE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(ready)

@@ -1,0 +1,70 @@
+"""The paired calibration's arithmetic, on data with known answers: the delay that moves an endpoint's
+centre by +30%, the gain that resizes the next trial's delay, the rotation of conditions and the
+per-endpoint power table. The trials themselves are real runs (a benchmark, not a test)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import pytest
+
+from benchmarks import calibrate_paired as calibration
+from gate.judge.statistics import trimmed_log_mean
+from gate.read.histogram import Histogram, histogram_from_buckets
+
+SHORT_ENDPOINT = histogram_from_buckets({3: 10, 4: 40, 5: 60, 6: 40, 8: 20, 12: 10, 30: 5})
+
+
+def centre(histogram: Histogram) -> float:
+    return math.exp(trimmed_log_mean(histogram)[0])
+
+
+@pytest.mark.parametrize("pct", [10.0, 30.0, 100.0])
+def test_the_delay_moves_the_centre_by_the_percentage(pct):
+    delay = calibration.centre_delay_ms(SHORT_ENDPOINT, pct)
+    slowed = Histogram(values=SHORT_ENDPOINT.values + delay, counts=SHORT_ENDPOINT.counts)
+    assert centre(slowed) / centre(SHORT_ENDPOINT) == pytest.approx(1 + pct / 100, rel=1e-6)
+
+
+def test_a_fixed_delay_slows_the_short_requests_more_than_the_tail():
+    delay = calibration.centre_delay_ms(SHORT_ENDPOINT, 30.0)
+    assert 1.3 < (3 + delay) / 3 and (30 + delay) / 30 < 1.3
+
+
+def injected_row(centre_ms: float, delay_ms: float, change_pct: float | None) -> dict:
+    return {"injection": {"GET /api/auth/me": {"centre_ms": centre_ms, "delay_ms": delay_ms}},
+            "paired_centre_change": {"GET /api/auth/me": change_pct}}
+
+
+def test_the_gain_is_the_median_slowdown_per_injected_millisecond():
+    rows = [injected_row(10.0, 2.0, 10.0),   # 1 ms seen of 2: 0.5
+            injected_row(10.0, 2.0, 30.0),   # 3 of 2: 1.5
+            injected_row(10.0, 4.0, 28.0),   # 2.8 of 4: 0.7
+            {"injection": None, "paired_centre_change": {}}]  # an unchanged trial: no say
+    assert calibration.client_gains(rows) == {"GET /api/auth/me": pytest.approx(0.7)}
+
+
+def test_the_gain_is_trusted_within_bounds_and_ignores_unmeasured_trials():
+    assert calibration.client_gains([injected_row(10.0, 1.0, 100.0)]) == {"GET /api/auth/me": calibration.MAX_GAIN}
+    assert calibration.client_gains([injected_row(10.0, 1.0, -50.0)]) == \
+        {"GET /api/auth/me": 1 / calibration.MAX_GAIN}
+    assert calibration.client_gains([injected_row(10.0, 1.0, None)]) == {}
+
+
+def test_conditions_rotate_so_a_drifting_machine_touches_each_alike():
+    args = argparse.Namespace(unchanged=3, inject_runs=2, disturbed=1, together=True, endpoints=["A", "B"])
+    assert calibration.conditions(args) == [("unchanged", None), ("inject", "A,B"), ("disturbed", None),
+                                            ("unchanged", None), ("inject", "A,B"), ("unchanged", None)]
+    args.together = False
+    assert calibration.conditions(args)[:4] == [("unchanged", None), ("inject", "A"), ("inject", "B"),
+                                                ("disturbed", None)]
+
+
+def test_the_power_table_counts_only_judged_unchanged_runs():
+    rows = [{"paired": {"unchanged": "pass"}, "paired_detectable_all": {"GET /a": 20.0, "GET /b": 40.0}},
+            {"paired": {"unchanged": "fail"}, "paired_detectable_all": {"GET /a": 24.0, "GET /b": 30.0}},
+            {"paired": {"unchanged": "cannot judge"}, "paired_detectable_all": {"GET /a": 90.0}},
+            {"paired": {"GET /a": "detected"}, "paired_detectable_all": {"GET /b": 10.0}}]
+    table = calibration.power_table(rows, bar_pct=25.0)
+    assert table[2:] == ["| GET /a | +22% (20 to 24) | 2/2 |", "| GET /b | +35% (30 to 40) | 0/2 |"]
