@@ -31,10 +31,11 @@ from pathlib import Path
 
 from scipy.stats import binomtest
 
-from benchmarks.processes import run_child, unwind_on_sigterm
+from benchmarks.processes import run_child
 from gate.read.histogram import histogram_from_buckets, percentile
 from gate.read.policy import DISTRIBUTION, load_policy
 from scripts import layout, profiles
+from scripts.run import unwind_on_sigterm
 
 NAIVE_RATIO = 1.2  # the rule users write first: fail when p95 is 20% above the baseline's
 BENCHMARK_ACTION_RATIO = 2.0  # github-action-benchmark's default alert-threshold, 200%

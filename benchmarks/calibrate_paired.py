@@ -18,8 +18,8 @@ between them is the one the trial makes:
   endpoints at once can add to each other (users that fall behind their timetable catch up in
   bursts). So each injected trial divides its delay by the endpoint's gain so far, the median over
   the earlier injected trials of the slowdown measured at the centre per millisecond injected, and
-  the table prints the slowdown as measured. `--inject-as server` adds PCT% of the route's own server time instead: on a 4-ms
-  endpoint that is a fraction of what the client waits, so the client sees far less than PCT%. The
+  the table prints the slowdown as measured. `--inject-as server` adds PCT% of the route's own server
+  time instead: on a 4-ms endpoint that is a fraction of what the client waits, so the client sees far less than PCT%. The
   base is not slowed (VOICEASSIST_INJECT_LATENCY). A failing finding on it is a detection (with
   --together, every endpoint at once in each injected trial, each judged apart: three detections a
   trial for the time of one; the base is untouched, so what the others' slowdown does to an endpoint
@@ -52,12 +52,12 @@ from pathlib import Path
 
 from scipy import optimize
 
-from benchmarks import calibrate
-from benchmarks.processes import unwind_on_sigterm
+from benchmarks import calibrate, round_noise
 from gate.judge.statistics import trimmed_log_mean
 from gate.read.histogram import Histogram
 from gate.read.run import read_run
 from scripts import ab, layout, profiles
+from scripts.run import unwind_on_sigterm
 
 DEFAULT_ENDPOINTS = ("GET /api/auth/me", "GET /api/admin/kb/documents", "POST /api/chat")
 DISTURBED_ROUND = 4  # B H H [B]: the second block's base round, against the first block's in the A/A control
@@ -277,30 +277,6 @@ def detectable_everywhere(verdict: dict) -> dict[str, float]:
             if (figure := detectable(verdict, entry["endpoint"])) is not None}
 
 
-def block_spread(folder: Path, args, judged: set[str]) -> dict[str, float]:
-    """How much the blocks of an unchanged trial scatter, and how much of it every endpoint shares. Per block
-    and endpoint judged, the head round's trimmed mean of log response time minus the base round's; the sd
-    over blocks (median over endpoints), raw and net of the block's common factor (the median over
-    endpoints of its differences). What is common is the machine's speed from one round to the next: the
-    verdict cannot tell it from a change that slows everything, so only more blocks average it out."""
-    _, count = ab.round_profile(profiles.load("smoke"), args.rounds, args.round_time)
-    centres = []
-    for number, side in enumerate(ab.round_order(count), start=1):
-        run = read_run(ab.round_folder(folder, number, side))
-        centres.append((side, {name: trimmed_log_mean(record.histogram)[0] for name, record in run.endpoints.items()
-                               if name in judged and record.histogram.total}))
-    differences = []
-    for (first_side, first), (_, second) in zip(centres[::2], centres[1::2]):
-        base, head = (first, second) if first_side == ab.BASE else (second, first)
-        differences.append({name: head[name] - base[name] for name in judged if name in base and name in head})
-    names = set.intersection(*(set(block) for block in differences))
-    common = [statistics.median(block[name] for name in names) for block in differences]
-    raw = statistics.median(statistics.stdev(block[name] for block in differences) for name in names)
-    net = statistics.median(statistics.stdev(block[name] - shared for block, shared in zip(differences, common))
-                            for name in names)
-    return {"raw": raw, "net": net}
-
-
 def power_table(rows: list[dict], bar_pct: float) -> list[str]:
     """Per endpoint, over the unchanged trials: the smallest regression each run could have flagged (its
     median, range) and in how many runs that was at most `bar_pct`: where a pass meant something."""
@@ -388,8 +364,6 @@ def main(argv: list[str] | None = None) -> int:
                    "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints},
                    "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None}
             seen[kind] = seen.get(kind, 0) + 1
-            if kind == "unchanged" and row["paired_detectable_all"]:
-                row["paired_block_sd"] = block_spread(args.out / name / "paired", args, set(row["paired_detectable_all"]))
             if args.baseline_mode and (args.baseline_trials is None or seen[kind] <= args.baseline_trials):
                 single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args, setting)
                 row.update(baseline=outcomes(single, kind, endpoint), baseline_reason=single["reason"][:160])
@@ -425,14 +399,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\nWhat each unchanged paired run could have flagged, per endpoint (the distribution test's "
               "detectable regression):")
         print("\n".join(power))
-    spreads = [row["paired_block_sd"] for row in rows if row.get("paired_block_sd")]
-    if spreads:
-        raw, net = (statistics.median(spread[part] for spread in spreads) for part in ("raw", "net"))
-        shares = [1.0 - (spread["net"] / spread["raw"]) ** 2 for spread in spreads]
-        print(f"\nunchanged trials' blocks (head round minus base round, per endpoint): sd {raw:.3f} of log response "
-              f"time, {net:.3f} net of what every endpoint shared in the block; the shared part, the machine's speed "
-              f"from round to round, is {statistics.median(shares):.0%} of the variance (median; {min(shares):.0%} "
-              f"to {max(shares):.0%} over {len(spreads)} trials)")
+    unchanged = [round_noise.rounds_of(args.out / row["trial"] / "paired" / ab.ROUNDS) for row in rows
+                 if "unchanged" in row["paired"]]
+    if sum(map(len, unchanged)) >= round_noise.MIN_ROUNDS:  # what limits the verdict: the rounds' own speed
+        _, logs, variances, groups = round_noise.figures([found for trial in unchanged for found in trial])
+        print("\nthe unchanged trials' rounds (python -m benchmarks.round_noise for every endpoint):")
+        print("\n".join(round_noise.summary(logs, groups, round_noise.decompose(logs, variances, groups))))
     minutes = [row["minutes"] for row in rows]
     print(f"\n{len(rows)} trials, {sum(minutes):.0f} min; a paired trial's wall time is its rounds, stacks and gate")
     return 0

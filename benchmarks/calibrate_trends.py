@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.processes import run_child, unwind_on_sigterm
+from benchmarks.processes import run_child
+from scripts.run import unwind_on_sigterm
 
 SOAK = ["soak", "--scale", "0.2", "--run-time", "240s", "--think-scale", "0.3"]
 SPIKE = ["spike", "--scale", "0.5", "--users", "50", "--run-time", "130s", "--think-scale", "0.5"]

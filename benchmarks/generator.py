@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.processes import run_child, unwind_on_sigterm
+from benchmarks.processes import run_child
 from scripts import layout, run
 from scripts.profiles import Profile
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                              "moves a single pair by 20%%)")
     parser.add_argument("--port", type=int, default=8190)
     args = parser.parse_args(argv)
-    unwind_on_sigterm()
+    run.unwind_on_sigterm()
 
     work = Path(tempfile.mkdtemp(prefix="bench-generator-"))
     target = run.start_reference_stack(work, "127.0.0.1", args.port, workers=1)

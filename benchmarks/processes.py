@@ -1,7 +1,8 @@
 """A benchmark's load stops with it. Interrupted (Ctrl-C, SIGTERM, a timeout), a benchmark asks the load it
 started (`scripts.run`, Locust) to stop as a CI timeout would, with SIGTERM, and waits for it: the runner then
 stops Locust and its stack, so neither outlives the benchmark. `subprocess.run` would SIGKILL it instead, and
-the stack it started would run on."""
+the stack it started would run on. A benchmark's own SIGTERM unwinds it like Ctrl-C once its main calls
+`scripts.run.unwind_on_sigterm()`, as the runner's does."""
 
 from __future__ import annotations
 
@@ -9,14 +10,7 @@ import signal
 import subprocess
 from collections.abc import Sequence
 
-from scripts import run
-
 STOP_GRACE_S = 60.0  # a terminated runner's own unwinding: Locust's quit, the stack's stop
-
-
-def unwind_on_sigterm() -> None:
-    """SIGTERM to the benchmark unwinds it like Ctrl-C: its `finally` blocks stop stacks, remove worktrees."""
-    run.unwind_on_sigterm()
 
 
 def run_child(command: Sequence[str], *, timeout: float | None = None, **popen) -> subprocess.CompletedProcess:

@@ -102,13 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     print("| endpoint | raw | net of the round's speed | loading | sampling (iid requests) |\n|---|---|---|---|---|")
     for name, row in zip(names, rows):
         print(f"| {name} | {row['raw']:.3f} | {row['net']:.3f} | {row['loading']:.2f} | {row['sampling']:.3f} |")
-    shared = [1 - (row["net"] / row["raw"]) ** 2 for row in rows if row["loading"] > 0.5]
-    spread, lag = common_factor(logs, groups)
-    print(f"\nthe rounds' common factor: sd {spread:.3f} per round, lag-1 autocorrelation {lag:+.2f}")
-    if shared:
-        print(f"share of a round's variance it explains on the {len(shared)} endpoints that follow it (loading > 0.5): "
-              f"median {statistics.median(shared):.0%} ({min(shared):.0%} to {max(shared):.0%})")
+    print()
+    print("\n".join(summary(logs, groups, rows)))
     return 0
+
+
+def summary(logs: np.ndarray, groups: list[str], rows: list[dict[str, float]]) -> list[str]:
+    """The common factor's spread and carry-over, and the share of the endpoints' variance it explains."""
+    spread, lag = common_factor(logs, groups)
+    lines = [f"the rounds' common factor: sd {spread:.3f} per round, lag-1 autocorrelation {lag:+.2f}"]
+    shared = [1 - (row["net"] / row["raw"]) ** 2 for row in rows if row["loading"] > 0.5]
+    if shared:
+        lines.append(f"share of a round's variance it explains on the {len(shared)} endpoints that follow it "
+                     f"(loading > 0.5): median {statistics.median(shared):.0%} ({min(shared):.0%} to {max(shared):.0%})")
+    return lines
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def test_a_terminated_benchmark_passes_sigterm_on_to_its_load(tmp_path):
     benchmark = subprocess.Popen(
         [sys.executable, "-c",
          ("import sys\n"
-         "from benchmarks.processes import run_child, unwind_on_sigterm\n"
+         "from benchmarks.processes import run_child\n"
+          "from scripts.run import unwind_on_sigterm\n"
          "unwind_on_sigterm()\n"
          f"run_child({trapping_child(ready, stopped)!r}, timeout=120)\n")],
         cwd=layout.BUNDLE, stderr=subprocess.PIPE, text=True)
