@@ -293,10 +293,11 @@ def power_table(rows: list[dict], bar_pct: float) -> list[str]:
 
 
 def centre_change(verdict: dict, endpoint: str) -> float | None:
-    """The paired change of the endpoint's trimmed mean (%): what an injected slowdown came to, measured."""
+    """The paired change of the endpoint's trimmed mean (%), head against base as measured (not net of the
+    change the whole run shared): what an injected slowdown came to."""
     for shift in distribution(verdict, endpoint).get("shift_function", []):
-        if shift["quantile"] == "trimmed mean":
-            return shift["change_pct"]
+        if shift["quantile"] == "trimmed mean" and shift.get("baseline"):
+            return (shift["value"] / shift["baseline"] - 1.0) * 100.0
     return None
 
 

@@ -49,6 +49,8 @@ class EndpointShape:
     mode_factor: float = 1.0
     tail_share: float = 0.0
     tail_factor: float = 1.0
+    # False: the machine's speed (RunShape.run_factor) does not touch it, as a fixed upstream wait would not
+    follows_machine: bool = True
 
 
 @dataclass
@@ -81,8 +83,8 @@ def write_run(folder: str | Path, shape: RunShape, seed: int) -> Path:
     entries, failures = [], []
     for name, endpoint in shape.endpoints.items():
         method, path = name.split(" ", 1)
-        factor = shape.run_factor * float(np.exp(rng.normal(0.0, shape.endpoint_cv))) if shape.endpoint_cv else \
-            shape.run_factor
+        machine = shape.run_factor if endpoint.follows_machine else 1.0
+        factor = machine * float(np.exp(rng.normal(0.0, shape.endpoint_cv))) if shape.endpoint_cv else machine
         samples = endpoint.median_ms * factor * np.exp(rng.normal(0.0, endpoint.sigma, endpoint.requests))
         samples = _reshaped(samples, endpoint, rng)
         values, counts = np.unique(locust_buckets(samples), return_counts=True)

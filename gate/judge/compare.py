@@ -107,6 +107,9 @@ class Comparison:
     baseline_runs: int
     tests: dict[str, int]  # family (fail / warn) -> number of relative tests in it
     run_shift_pct: dict[str, float] = field(default_factory=dict)  # metric -> run-wide shift
+    # paired rounds: the change the whole run shared, head against base, judged as an endpoint's distribution
+    # test is (state, quantile, change_pct, interval_pct, p_value, threshold_pct, reason)
+    run_wide: dict | None = None
 
 
 @dataclass

@@ -23,6 +23,7 @@ rounds) is compare.py's, fed with these shift functions.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,18 +31,20 @@ import numpy as np
 
 from gate import Unjudgeable
 from gate.judge import distribution
-from gate.judge.compare import Comparison, compare
+from gate.judge.compare import Comparison, Finding, compare
 from gate.judge.distribution import SHIFT_STATISTICS, ShiftTest, StatisticShift
-from gate.judge.noise import MIN_REQUESTS_FOR_POOL, TRIMMED_MEAN, observe
-from gate.judge.statistics import pooled_spread, shrunk_spread
+from gate.judge.noise import MIN_ENDPOINTS_FOR_SHIFT, MIN_REQUESTS_FOR_POOL, STEADY_SHIFT_SPREAD, TRIMMED_MEAN, observe
+from gate.judge.statistics import Spread, pooled_spread
 from gate.read.histogram import merge_histograms
-from gate.read.policy import DISTRIBUTION, Policy
+from gate.read.policy import DISTRIBUTION, MetricPolicy, Policy
 from gate.read.run import AGGREGATED, EndpointRecord, Run
 
 BASE, HEAD = "base", "head"
 MIN_BLOCKS = 2
 # The A/A control needs two blocks of base rounds: four blocks of base and head.
 MIN_BLOCKS_FOR_CONTROL = 4
+# An endpoint follows the machine's speed at most twice over (its loading on the run-wide change).
+MAX_LOADING = 2.0
 
 
 @dataclass(frozen=True)
@@ -113,56 +116,155 @@ def _paths(runs: list[Run]) -> str:
 
 @dataclass(frozen=True)
 class _Differences:
-    """One statistic of one endpoint: the head-minus-base log differences of the blocks, and the
-    sampling variance of each difference."""
+    """One statistic of one endpoint: the head-minus-base log differences of the blocks, the sampling
+    variance of each, and the part of each that the whole run shared (the other endpoints' median
+    difference in that block, times how closely this endpoint follows the machine)."""
 
     logs_head: np.ndarray
     logs_base: np.ndarray
     sampling: np.ndarray
     informative: bool
+    run: np.ndarray  # per block, the other endpoints' median difference (zeros: not compared net of the run)
+    loading: float = 0.0  # how much of the run's change this endpoint follows (0 to MAX_LOADING)
+    fitted: bool = False  # the loading was estimated from this endpoint's own rounds (one degree of freedom)
 
     @property
     def values(self) -> np.ndarray:
         return self.logs_head - self.logs_base
 
-    def beyond_sampling(self) -> tuple[float, int]:
-        """(variance of a block's difference beyond its sampling variance, degrees of freedom)."""
-        count = len(self.values)
-        if count < 2:
+    @property
+    def own(self) -> np.ndarray:
+        """Each block's difference net of the run-wide change this endpoint shares."""
+        return self.values - self.loading * self.run
+
+    def own_spread(self) -> tuple[float, int]:
+        """(variance of a block's own difference, as measured over the blocks; degrees of freedom)."""
+        dof = len(self.values) - 1 - int(self.fitted)
+        if dof < 1:
             return 0.0, 0
-        return max(float(np.var(self.values, ddof=1)) - float(np.mean(self.sampling)), 0.0), count - 1
+        own = self.own
+        return float(np.sum((own - np.mean(own)) ** 2)) / dof, dof
+
+    def relative_spread(self) -> tuple[float, int]:
+        """(the own difference's variance over what sampling alone would give it, degrees of freedom)."""
+        variance, dof = self.own_spread()
+        sampling = float(np.mean(self.sampling))
+        return (variance / sampling, dof) if sampling > 0 and dof else (0.0, 0)
+
+
+def _loading(endpoint: np.ndarray, machine: np.ndarray) -> float:
+    """How closely an endpoint follows the machine's speed from round to round: the slope of its
+    rounds' figures (each side centred on its own mean, so the change under test does not enter) on the
+    other endpoints' median in the same rounds; 0 for work the machine's speed does not touch (a fixed
+    upstream wait), about 1 for CPU-bound work. A steady machine cannot tell: the slope starts at 1, as
+    though each round had swung by STEADY_SHIFT_SPREAD, and the rounds' own swings outweigh that the more
+    they swing (the committed-baseline mode takes every endpoint to follow a steady machine likewise)."""
+    prior = len(machine) * STEADY_SHIFT_SPREAD ** 2
+    slope = (float(np.dot(endpoint, machine)) + prior) / (float(np.dot(machine, machine)) + prior)
+    return min(max(slope, 0.0), MAX_LOADING)
 
 
 class PairedShifts:
-    """The distribution tests of paired blocks, for compare(shift_tester=...)."""
+    """The distribution tests of paired blocks, for compare(shift_tester=...), each endpoint net of the
+    change the whole run shared; and that run-wide change as a test of its own (run_wide_test).
+
+    On one machine, one round runs faster than the next for every endpoint at once (measured here: the
+    round's own speed was 72% of a short endpoint's variance between rounds, with no carry-over from
+    one round to the next). A block's difference of one endpoint is its own change plus that shared
+    part; the other endpoints' median difference in the same block measures the shared part, so each
+    endpoint is tested on what is left, its own change, and the run-wide change is tested once, on the
+    blocks' medians. A change that slows everything alike shows there; one that slows one endpoint
+    shows on it, no longer drowned by the machine's swings. Each endpoint follows the run in proportion
+    to its loading (measured on its rounds, each side apart): a chat reply that waits on the upstream
+    model hardly moves with the machine, a 4-ms lookup moves with it one for one."""
 
     def __init__(self, paired: list[Block], policy: Policy):
         statistics = policy.statistics
         self.blocks = len(paired)
         self.differences: dict[str, dict[str, _Differences]] = {}
         self.spreads = {}
+        self.run_changes: dict[str, np.ndarray] = {}
+        self.minimum_variance = math.log1p(statistics.minimum_between_run_cv) ** 2
+        endpoints = sorted({e for block in paired for e in block.base.endpoints} - {AGGREGATED})
         for name in SHIFT_STATISTICS:
-            per_endpoint = {}
-            for endpoint in sorted({e for block in paired for e in block.base.endpoints} - {AGGREGATED}):
-                observed = [(observe(name, block.head.endpoints[endpoint], block.head.duration_s),
-                             observe(name, block.base.endpoints[endpoint], block.base.duration_s),
-                             min(block.head.endpoints[endpoint].num_requests,
-                                 block.base.endpoints[endpoint].num_requests))
-                            for block in paired if endpoint in block.head.endpoints and endpoint in block.base.endpoints]
-                observed = [(head, base, count) for head, base, count in observed if head and base]
-                if len(observed) < MIN_BLOCKS:
-                    continue
-                per_endpoint[endpoint] = _Differences(
-                    logs_head=np.array([head.log for head, _, _ in observed]),
-                    logs_base=np.array([base.log for _, base, _ in observed]),
-                    sampling=np.array([head.variance + base.variance for head, base, _ in observed]),
-                    informative=len(observed) == len(paired)
-                    and all(count >= MIN_REQUESTS_FOR_POOL for _, _, count in observed))
-            pooled = pooled_spread([d.beyond_sampling() for d in per_endpoint.values() if d.informative])
+            observed = {endpoint: self._observed(name, endpoint, paired) for endpoint in endpoints}
+            observed = {endpoint: found for endpoint, found in observed.items() if len(found[0]) >= MIN_BLOCKS}
+            per_endpoint = self._net_of_run(name, observed, len(paired))
+            pooled = pooled_spread([d.relative_spread() for d in per_endpoint.values() if d.informative])
             self.differences[name] = per_endpoint
-            self.spreads[name] = {
-                endpoint: shrunk_spread(d.beyond_sampling(), pooled, statistics.prior_runs,
-                                        statistics.assumed_between_run_cv, statistics.minimum_between_run_cv)
+            self.spreads[name] = {endpoint: self._spread(d, pooled, statistics)
+                                  for endpoint, d in per_endpoint.items()}
+
+    @staticmethod
+    def _spread(differences: _Differences, pooled: tuple[float, int], statistics) -> Spread:
+        """The variance of one block's own difference: measured over the blocks, where the histograms'
+        sampling variance would mislead (measured here, net of the round's speed, a short endpoint's
+        trimmed mean varied about half as much as the sampling formula says; chat's, twice as much), and
+        steadied by the other endpoints: each endpoint's measured variance relative to its sampling
+        variance, shrunk toward that ratio pooled over the endpoints (`prior_runs` pseudo-blocks) - but
+        never below the endpoint's own measurement: an endpoint that really varies more than the others
+        (a rate-limited refresh) keeps its spread, and raises no alarm on the others' steadiness."""
+        own, dof = differences.relative_spread()
+        sampling = float(np.mean(differences.sampling))
+        floor = math.log1p(statistics.minimum_between_run_cv) ** 2
+        if not pooled[1]:  # nothing to pool: an endpoint alone, or too few blocks
+            if not dof:
+                return Spread(variance=max(sampling, floor), dof=float(max(len(differences.values) - 1, 1)),
+                              measured=False)
+            return Spread(variance=max(own * sampling, floor), dof=float(dof), measured=True)
+        prior = min(statistics.prior_runs, pooled[1])
+        ratio = max((prior * pooled[0] + dof * own) / (prior + dof), own)
+        return Spread(variance=max(ratio * sampling, floor), dof=float(prior + dof), measured=True)
+
+    @staticmethod
+    def _observed(name: str, endpoint: str, paired: list[Block]) -> tuple[list[int], list, bool]:
+        """(the blocks that observed the endpoint, their (head, base) observations, informative)."""
+        indices, pairs, enough = [], [], True
+        for index, block in enumerate(paired):
+            if endpoint not in block.head.endpoints or endpoint not in block.base.endpoints:
+                continue
+            head_record, base_record = block.head.endpoints[endpoint], block.base.endpoints[endpoint]
+            head, base = observe(name, head_record, block.head.duration_s), observe(name, base_record, block.base.duration_s)
+            if head and base:
+                indices.append(index)
+                pairs.append((head, base))
+                enough = enough and min(head_record.num_requests, base_record.num_requests) >= MIN_REQUESTS_FOR_POOL
+        return indices, pairs, enough and len(indices) == len(paired)
+
+    def _net_of_run(self, name: str, observed: dict[str, tuple[list[int], list, bool]],
+                    count: int) -> dict[str, _Differences]:
+        """Each endpoint's differences with the run's shared part beside them, and the run-wide change per
+        block (the median over the informative endpoints; none with fewer than MIN_ENDPOINTS_FOR_SHIFT)."""
+        informative = sorted(endpoint for endpoint, (_, _, flag) in observed.items() if flag)
+        head = {e: np.array([h.log for h, _ in observed[e][1]]) for e in informative}
+        base = {e: np.array([b.log for _, b in observed[e][1]]) for e in informative}
+        differences = np.array([head[e] - base[e] for e in informative]) if informative else np.zeros((0, count))
+        centred = {e: (head[e] - head[e].mean(), base[e] - base[e].mean()) for e in informative}
+        normalised = len(informative) > MIN_ENDPOINTS_FOR_SHIFT
+        if normalised:
+            self.run_changes[name] = np.median(differences, axis=0)
+        loadings = {}
+        per_endpoint = {}
+        for endpoint, (indices, pairs, flag) in observed.items():
+            logs_head = np.array([h.log for h, _ in pairs])
+            logs_base = np.array([b.log for _, b in pairs])
+            sampling = np.array([h.variance + b.variance for h, b in pairs])
+            others = [i for i, e in enumerate(informative) if e != endpoint]
+            run = np.zeros(len(indices))
+            fitted = False
+            if normalised and len(others) >= MIN_ENDPOINTS_FOR_SHIFT:
+                run = np.median(differences[others][:, indices], axis=0)
+                if flag:
+                    machine_head = np.median(np.array([centred[informative[i]][0] for i in others]), axis=0)
+                    machine_base = np.median(np.array([centred[informative[i]][1] for i in others]), axis=0)
+                    loadings[endpoint] = _loading(np.concatenate(centred[endpoint]),
+                                                  np.concatenate([machine_head, machine_base]))
+                    fitted = True
+            per_endpoint[endpoint] = _Differences(logs_head=logs_head, logs_base=logs_base, sampling=sampling,
+                                                  informative=flag, run=run, fitted=fitted)
+        # an endpoint too thin to measure its own loading follows the machine as the typical endpoint does
+        typical = float(np.median(list(loadings.values()))) if loadings else 0.0
+        return {endpoint: replace(d, loading=loadings.get(endpoint, typical if d.run.any() else 0.0))
                 for endpoint, d in per_endpoint.items()}
 
     def __call__(self, endpoint: str, record: EndpointRecord, pct: float, floor_ms: float) -> ShiftTest | None:
@@ -174,14 +276,36 @@ class PairedShifts:
             spread = self.spreads[name][endpoint]
             count = len(differences.values)
             baseline = math.exp(float(np.mean(differences.logs_base)))
+            own = float(np.mean(differences.own))
+            # what the base predicts for the head's rounds: the base moved by the run-wide change it shares
+            expected = baseline * math.exp(float(np.mean(differences.values)) - own)
             measured = measured and spread.measured
             shifts.append(StatisticShift(
                 name=name, value=math.exp(float(np.mean(differences.logs_head))), baseline=baseline,
-                expected=baseline, deviation=float(np.mean(differences.values)),
-                between=spread.variance / count, within=float(np.mean(differences.sampling)) / count,
-                dof=spread.dof, bar=max(baseline * pct / 100.0, floor_ms)))
+                expected=expected, deviation=own,
+                between=spread.variance / count, within=0.0, dof=spread.dof,
+                bar=max(expected * pct / 100.0, floor_ms)))
         return distribution.combine(tuple(shifts), spread_measured=measured,
                                     spread_source="the spread between rounds",
+                                    more=f"more rounds ({2 * self.blocks} now)", rounds=2 * self.blocks)
+
+    def run_wide_test(self, pct: float) -> ShiftTest | None:
+        """The change every endpoint shared, head against base, at the centre of their distributions: per
+        block the median over the informative endpoints of their trimmed means' differences, then the mean
+        over the blocks, with the blocks' spread (the block is the unit). None when too few endpoints
+        measure it. The centre alone: a change that slows everything moves it as much as the tails, a busy
+        round moves the tails far more, and each more statistic would cost the test power (a t on few
+        blocks' degrees of freedom, Bonferroni over them). The price: a change that moved every endpoint's
+        tail alike and none of their centres would be taken out of every endpoint as the run's."""
+        changes = self.run_changes.get(TRIMMED_MEAN)
+        if changes is None or len(changes) < MIN_BLOCKS:
+            return None
+        variance = max(float(np.var(changes, ddof=1)), self.minimum_variance) / len(changes)
+        deviation = float(np.mean(changes))
+        shift = StatisticShift(name=TRIMMED_MEAN, value=math.exp(deviation), baseline=1.0, expected=1.0,
+                               deviation=deviation, between=variance, within=0.0, dof=float(len(changes) - 1),
+                               bar=pct / 100.0)
+        return distribution.combine((shift,), spread_source="the spread between rounds",
                                     more=f"more rounds ({2 * self.blocks} now)", rounds=2 * self.blocks)
 
 
@@ -201,20 +325,76 @@ def unserved_by_base(paired: list[Block]) -> list[Block]:
 
 def compare_paired(rounds: list[tuple[str, Run]], policy: Policy) -> tuple[Comparison, Run, list[Run]]:
     """The head's rounds against the base's, block by block, after the A/A control: (the comparison, the
-    head's rounds merged, the base's rounds). Raises Unjudgeable when the base disagreed with itself."""
+    head's rounds merged, the base's rounds). Raises Unjudgeable when the base disagreed with itself.
+
+    The false-alarm budget is spent in halves: one on the endpoints' own changes (Holm across them), one
+    on the change the whole run shared (a single test)."""
     paired = unserved_by_base(blocks(rounds))
     head, bases = merged([block.head for block in paired]), [block.base for block in paired]
-    # base and head ran on one machine, one after the other: the difference is the change, not a shift to
-    # take out (and a machine too busy to tell is the A/A control's to catch)
-    same_machine = replace(policy, statistics=replace(policy.statistics, run_shift_normalisation=False))
+    # base and head ran on one machine, one after the other: there is no committed baseline's shift to take
+    # out; the run-wide change is measured block by block instead (PairedShifts)
+    half = policy.statistics.false_alarm_rate / 2.0
+    same_machine = replace(policy, statistics=replace(policy.statistics, run_shift_normalisation=False,
+                                                      false_alarm_rate=half))
     if len(paired) >= MIN_BLOCKS_FOR_CONTROL:
         control_rounds = control_blocks(paired)
         _check_control_shift(control_rounds, policy.statistics.control_shift_pct)
         control = compare(merged([block.head for block in control_rounds]), [block.base for block in control_rounds],
                           same_machine, shift_tester=PairedShifts(control_rounds, same_machine))
         _check_control(control)
-    comparison = compare(head, bases, same_machine, shift_tester=PairedShifts(paired, same_machine))
+    shifts = PairedShifts(paired, same_machine)
+    comparison = compare(head, bases, same_machine, shift_tester=shifts)
+    _judge_run_wide(comparison, shifts, policy, half)
     return comparison, head, bases
+
+
+def _run_wide_policy(comparison: Comparison, policy: Policy) -> MetricPolicy | None:
+    """The distribution rule most of the compared endpoints share: the run-wide change is judged by it."""
+    rules = [policy.for_endpoint(e.endpoint).metrics.get(DISTRIBUTION) for e in comparison.endpoints
+             if DISTRIBUTION in e.metrics and not e.quarantined]
+    rules = [rule for rule in rules if rule is not None and rule.relative]
+    if not rules:
+        return None
+    return Counter(rules).most_common(1)[0][0]
+
+
+def _judge_run_wide(comparison: Comparison, shifts: PairedShifts, policy: Policy, alpha: float) -> None:
+    """SAME, DIFFERENT or UNRESOLVED for the change the whole run shared, into the comparison (run_wide,
+    run_shift_pct) and its findings: a significant slowdown beyond the bar fails (or warns) as the
+    endpoints' rule says; an unresolved one is reported as the rule's `unresolved` says."""
+    rule = _run_wide_policy(comparison, policy)
+    test = shifts.run_wide_test(rule.relative_pct) if rule else None
+    if test is None:
+        return
+    comparison.run_shift_pct = {name: math.expm1(float(np.mean(changes))) * 100.0
+                                for name, changes in shifts.run_changes.items()}
+    regressed = test.p_worse <= alpha
+    improved = test.p_better <= alpha
+    state = distribution.state(test, regressed=regressed, improved=improved, alpha=alpha)
+    shown = test.decisive if state == distribution.DIFFERENT else distribution.nearest_to_bar(test, alpha)
+    low, high = shown.bounds_pct(alpha)
+    comparison.run_wide = {"state": state, "quantile": distribution.label(shown), "change_pct": shown.change_pct,
+                           "net_change_pct": shown.change_pct, "interval_pct": [low, high],
+                           "p_value": test.p_worse, "threshold_pct": rule.relative_pct,
+                           "detectable_pct": distribution.detectable_pct(test, alpha),
+                           "outcome": "regression" if regressed else "ok", "reason": None}
+    moved = (f"the whole head moved {shown.change_pct:+.0f}% against the base across its endpoints "
+             f"({distribution.label(shown)}, [{low:+.0f}%, {high:+.0f}%])")
+    total = next((e for e in comparison.endpoints if e.endpoint == AGGREGATED), None)
+    if regressed:
+        if total is not None and total.status in ("pass", "warn"):
+            total.status = rule.severity
+        comparison.findings.append(Finding(rule.severity, "run_shift", AGGREGATED, DISTRIBUTION,
+                                           f"{moved}, beyond the policy's +{rule.relative_pct:g}%, "
+                                           f"p={test.p_worse:.2g}: a change that slows every endpoint alike"))
+    elif state == distribution.UNRESOLVED:
+        reason = distribution.unresolved_reason(test, alpha, alpha, 0)
+        comparison.run_wide["reason"] = reason
+        if rule.unresolved != "pass":
+            if total is not None and total.status in ("pass", "warn"):
+                total.status = rule.unresolved
+            comparison.findings.append(Finding(rule.unresolved, "unresolved", AGGREGATED, DISTRIBUTION,
+                                               f"the run-wide change UNRESOLVED: {reason}"))
 
 
 def _check_control_shift(control_rounds: list[Block], limit_pct: float) -> None:

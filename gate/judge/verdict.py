@@ -88,6 +88,7 @@ def decide(run: Run, comparison: Comparison, policy: Policy, baseline: dict | No
         "policy": {"path": policy.path, **asdict(policy.statistics)},
         "tests": comparison.tests,
         "run_shift_pct": comparison.run_shift_pct,
+        "run_wide": comparison.run_wide,
         "endpoints": [asdict(endpoint) for endpoint in comparison.endpoints],
         "findings": [asdict(finding) for finding in findings],
     })

@@ -82,7 +82,11 @@ def _headline(verdict: dict) -> str:
                      f"{markdown.text(provenance.get('recorded_at', '?'))} "
                      f"at {markdown.code(str(provenance.get('commit', '?'))[:12])}")
     shifts = verdict.get("run_shift_pct") or {}
-    if shifts.get("tmean") is not None and shifts.get("p95") is not None:
+    if verdict.get("comparison") == "paired" and verdict.get("run_wide"):
+        facts.append(f"every endpoint shared a change of {shifts.get('tmean', 0.0):+.0f}% head against base at the "
+                     f"centre, {shifts.get('p95', 0.0):+.0f}% at p95 (the Aggregated row): each endpoint is judged "
+                     "net of it")
+    elif shifts.get("tmean") is not None and shifts.get("p95") is not None:
         facts.append(f"run-wide shift {shifts['tmean']:+.0f}%, at p95 {shifts['p95']:+.0f}% (comparisons are net of it)")
     elif shifts.get("p95") is not None:
         facts.append(f"run-wide p95 shift {shifts['p95']:+.0f}% (comparisons are net of it)")
@@ -166,6 +170,8 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
         metrics = endpoint.get("metrics", {})
         p95 = metrics.get("p95")
         shape = metrics.get("distribution")
+        if paired and endpoint["endpoint"] == "Aggregated" and verdict.get("run_wide"):
+            shape = verdict["run_wide"]  # the change every endpoint shared, judged as one
         if only_notable and endpoint["status"] == "pass":
             hidden += 1
             continue
@@ -194,7 +200,8 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
              + ("base's, block by block (one base and one head round each). " if paired else "baseline's. ")
              + "**SAME**: a regression of the policy's size is excluded; **DIFFERENT**: it moved beyond "
              "the policy's bar, significantly (✱ a regression); **UNRESOLVED**: neither, see below. _change_: at "
-             + ("the quantile shown, head against base, with its interval. " if paired else
+             + ("the quantile shown, head against base, with its interval, net of the change every endpoint "
+                "shared in the same rounds (the Aggregated row: that change, judged once). " if paired else
                 "the quantile shown, net of the run-wide shift, with its interval. ")
              + "_detectable_: the smallest slowdown this run could have flagged, given the policy's percentage "
              "and floor and the measured noise.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import POLICY, gate_command
 
@@ -17,14 +18,24 @@ TARGET = "GET /api/auth/me"
 
 def rounds(root, slower: float = 1.0, drift: float = 0.0, disturbed: int | None = None, order: str = ORDER,
            head_only: str | None = None, users: int = 10, unserved: str | None = None,
-           disturbance: float = 2.0) -> list[tuple[str, str]]:
+           disturbance: float = 2.0, swings: float = 0.0, all_slower: float = 1.0,
+           immune: str | None = None, tail: tuple[float, float] | None = None) -> list[tuple[str, str]]:
+    """`swings`: each round's own machine speed, a log-normal factor of this spread shared by every endpoint
+    (measured here: 0.12); `immune`: an endpoint the machine's speed does not touch."""
     made = []
+    speeds = np.exp(np.random.default_rng(3).normal(0.0, swings, len(order)))
     for index, side in enumerate(order):
-        shape = smoke_shape(minutes=0.5, run_factor=1.0 + drift * index, users=users)
+        shape = smoke_shape(minutes=0.5, run_factor=(1.0 + drift * index) * speeds[index], users=users)
         for endpoint in shape.endpoints.values():
             endpoint.requests = max(endpoint.requests * 4, 60)
+        if immune:
+            shape.endpoints[immune].follows_machine = False
         if side == "H":
             shape.endpoints[TARGET].median_ms *= slower
+            if tail:  # the slowest share of the target's requests slowed, its centre not
+                shape.endpoints[TARGET].tail_share, shape.endpoints[TARGET].tail_factor = tail
+            for endpoint in shape.endpoints.values():
+                endpoint.median_ms *= all_slower
         elif head_only:
             del shape.endpoints[head_only]
         elif unserved:  # the head's suite asks the base for a route it does not have
@@ -42,13 +53,66 @@ def test_an_unchanged_head_passes_with_every_endpoint_judged(tmp_path):
     assert (verdict["exit_code"], verdict["comparison"]) == (0, "paired")
     states = [e["metrics"]["distribution"]["state"] for e in verdict["endpoints"] if "distribution" in e["metrics"]]
     assert states and set(states) <= {"same", "unresolved"} and "same" in states
-    assert verdict["reason"].startswith("paired with 4 base rounds")
+    # without warnings (UNRESOLVED reported silently), the reason says how the run was judged
+    quiet = POLICY.read_text().replace("unresolved: warn", "unresolved: pass")
+    (tmp_path / "quiet.yml").write_text(quiet)
+    verdict = judge_paired(rounds(tmp_path / "again"), "smoke", str(tmp_path / "quiet.yml"))
+    assert verdict["reason"].startswith("paired with 4 base rounds, block by block (B H H B ...), after an A/A "
+                                        "control"), verdict["reason"]
 
 
 def test_a_head_30_percent_slower_on_one_endpoint_fails_on_it(tmp_path):
     verdict = judge_paired(rounds(tmp_path, slower=1.3), "smoke", str(POLICY))
     failing = [(f["endpoint"], f["kind"]) for f in verdict["findings"] if f["severity"] == "fail"]
     assert verdict["exit_code"] == 1 and failing == [(TARGET, "regression")]
+
+
+SWINGS = 0.12  # a round's own speed on this 2-core machine: sd of its log, shared by every endpoint
+TWELVE = ORDER + "BHHB"
+CHAT = "WS /api/realtime/ws first chunk"
+
+
+def test_rounds_that_swing_together_leave_an_unchanged_head_passing(tmp_path):
+    verdict = judge_paired(rounds(tmp_path, swings=SWINGS, order=TWELVE), "smoke", str(POLICY))
+    assert verdict["exit_code"] == 0, verdict["reason"]
+    assert verdict["run_wide"]["state"] in ("same", "unresolved")
+
+
+def test_one_endpoint_20_percent_slower_stands_out_of_rounds_that_swing_together(tmp_path):
+    """Twelve rounds whose speed swings ±12% for every endpoint at once: compared as it is, the endpoint's
+    blocks differ by that much; net of what the other endpoints did in the same block, +20% stands out."""
+    verdict = judge_paired(rounds(tmp_path, slower=1.2, swings=SWINGS, order=TWELVE), "smoke", str(POLICY))
+    failing = [(f["endpoint"], f["kind"]) for f in verdict["findings"] if f["severity"] == "fail"]
+    assert verdict["exit_code"] == 1 and failing == [(TARGET, "regression")], verdict["reason"]
+    target = next(e for e in verdict["endpoints"] if e["endpoint"] == TARGET)["metrics"]["distribution"]
+    assert target["state"] == "different" and target["net_change_pct"] > 10
+
+
+def test_a_tail_only_regression_stands_out_of_rounds_that_swing_together(tmp_path):
+    verdict = judge_paired(rounds(tmp_path, swings=SWINGS, order=TWELVE, tail=(0.2, 2.0)), "smoke", str(POLICY))
+    failing = [(f["endpoint"], f["kind"]) for f in verdict["findings"] if f["severity"] == "fail"]
+    assert verdict["exit_code"] == 1 and failing == [(TARGET, "regression")], verdict["reason"]
+    target = next(e for e in verdict["endpoints"] if e["endpoint"] == TARGET)["metrics"]["distribution"]
+    assert target["quantile"] in ("p90", "p95")
+    centre = next(s for s in target["shift_function"] if s["quantile"] == "trimmed mean")
+    assert abs(centre["change_pct"]) < 15  # the centre did not move beyond the bar: the tail flagged it
+
+
+def test_a_change_that_slows_every_endpoint_alike_fails_as_the_run_wide_change(tmp_path):
+    verdict = judge_paired(rounds(tmp_path, all_slower=1.4), "smoke", str(POLICY))
+    failing = [(f["endpoint"], f["kind"]) for f in verdict["findings"] if f["severity"] == "fail"]
+    assert verdict["exit_code"] == 1 and failing == [("Aggregated", "run_shift")], verdict["reason"]
+    assert verdict["run_wide"]["state"] == "different" and 30 < verdict["run_wide"]["change_pct"] < 50
+    assert "FAIL: the whole run slower" in verdict["headline"]
+
+
+def test_an_endpoint_the_machine_does_not_slow_is_not_taken_for_one_that_moved_against_it(tmp_path):
+    """A chat reply waiting on a fixed upstream delay does not follow the machine: taking the other endpoints'
+    swing out of it would put that swing into it, and raise alarms."""
+    verdict = judge_paired(rounds(tmp_path, swings=SWINGS, order=TWELVE, immune=CHAT), "smoke", str(POLICY))
+    assert verdict["exit_code"] == 0, verdict["reason"]
+    chat = next(e for e in verdict["endpoints"] if e["endpoint"] == CHAT)["metrics"]["distribution"]
+    assert abs(chat["net_change_pct"] - chat["change_pct"]) < 3
 
 
 def test_a_slow_drift_of_the_machine_cancels_out_block_by_block(tmp_path):
