@@ -345,7 +345,29 @@ def compare_paired(rounds: list[tuple[str, Run]], policy: Policy) -> tuple[Compa
     shifts = PairedShifts(paired, same_machine)
     comparison = compare(head, bases, same_machine, shift_tester=shifts)
     _judge_run_wide(comparison, shifts, policy, half)
+    _excuse_breaches_the_base_shares(comparison, merged(bases), same_machine)
     return comparison, head, bases
+
+
+def _excuse_breaches_the_base_shares(comparison: Comparison, base: Run, policy: Policy) -> None:
+    """An absolute limit that the base's rounds breach as well is not the change's doing: it warns, said so,
+    instead of failing the pull request. The limits were set for the profile's own load, and the rounds
+    load differently (users start twice as fast, each round a cold stack): on this 2-core machine an
+    unchanged head's logins went past their 1-s limit in the rounds of both sides alike. The limits
+    themselves are the committed-baseline runs' to hold (pushes, the nightly); a breach only the head
+    shows still fails."""
+    shared = {(f.endpoint, f.metric) for f in compare(base, None, policy).findings if f.kind == "breach"}
+    touched = set()
+    for index, finding in enumerate(comparison.findings):
+        if finding.kind == "breach" and finding.severity == "fail" and (finding.endpoint, finding.metric) in shared:
+            comparison.findings[index] = replace(
+                finding, severity="warn",
+                message=finding.message + "; the base's rounds breach it too, so it is not this change's doing")
+            touched.add(finding.endpoint)
+    for endpoint in comparison.endpoints:
+        if endpoint.endpoint in touched:
+            severities = {f.severity for f in comparison.findings if f.endpoint == endpoint.endpoint}
+            endpoint.status = "fail" if "fail" in severities else "warn"
 
 
 def _run_wide_policy(comparison: Comparison, policy: Policy) -> MetricPolicy | None:

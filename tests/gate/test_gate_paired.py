@@ -19,7 +19,8 @@ TARGET = "GET /api/auth/me"
 def rounds(root, slower: float = 1.0, drift: float = 0.0, disturbed: int | None = None, order: str = ORDER,
            head_only: str | None = None, users: int = 10, unserved: str | None = None,
            disturbance: float = 2.0, swings: float = 0.0, all_slower: float = 1.0,
-           immune: str | None = None, tail: tuple[float, float] | None = None) -> list[tuple[str, str]]:
+           immune: str | None = None, tail: tuple[float, float] | None = None,
+           login_ms: tuple[float, float] | None = None) -> list[tuple[str, str]]:
     """`swings`: each round's own machine speed, a log-normal factor of this spread shared by every endpoint
     (measured here: 0.12); `immune`: an endpoint the machine's speed does not touch."""
     made = []
@@ -30,6 +31,8 @@ def rounds(root, slower: float = 1.0, drift: float = 0.0, disturbed: int | None 
             endpoint.requests = max(endpoint.requests * 4, 60)
         if immune:
             shape.endpoints[immune].follows_machine = False
+        if login_ms:  # (base, head) median login time
+            shape.endpoints[LOGIN].median_ms = login_ms[side == "H"]
         if side == "H":
             shape.endpoints[TARGET].median_ms *= slower
             if tail:  # the slowest share of the target's requests slowed, its centre not
@@ -70,6 +73,7 @@ def test_a_head_30_percent_slower_on_one_endpoint_fails_on_it(tmp_path):
 SWINGS = 0.12  # a round's own speed on this 2-core machine: sd of its log, shared by every endpoint
 TWELVE = ORDER + "BHHB"
 CHAT = "WS /api/realtime/ws first chunk"
+LOGIN = "POST /api/auth/login"
 
 
 def test_rounds_that_swing_together_leave_an_unchanged_head_passing(tmp_path):
@@ -113,6 +117,19 @@ def test_an_endpoint_the_machine_does_not_slow_is_not_taken_for_one_that_moved_a
     assert verdict["exit_code"] == 0, verdict["reason"]
     chat = next(e for e in verdict["endpoints"] if e["endpoint"] == CHAT)["metrics"]["distribution"]
     assert abs(chat["net_change_pct"] - chat["change_pct"]) < 3
+
+
+def test_a_limit_the_base_breaches_too_warns_and_one_only_the_head_breaches_fails(tmp_path):
+    """Rounds load the stack otherwise than the profile the limits were set for (users start twice as fast):
+    both sides past the login limit is the rounds' doing, not the change's."""
+    both = judge_paired(rounds(tmp_path / "both", login_ms=(900.0, 900.0)), "smoke", str(POLICY))
+    assert both["exit_code"] == 0, both["reason"]
+    breach = next(f for f in both["findings"] if f["kind"] == "breach")
+    assert (breach["endpoint"], breach["severity"]) == (LOGIN, "warn")
+    assert breach["message"].endswith("the base's rounds breach it too, so it is not this change's doing")
+    head_only = judge_paired(rounds(tmp_path / "head", login_ms=(420.0, 900.0)), "smoke", str(POLICY))
+    failing = [(f["endpoint"], f["kind"]) for f in head_only["findings"] if f["severity"] == "fail"]
+    assert head_only["exit_code"] == 1 and failing == [(LOGIN, "breach")], head_only["reason"]
 
 
 def test_a_slow_drift_of_the_machine_cancels_out_block_by_block(tmp_path):
