@@ -8,16 +8,21 @@ every other block, cancels a steady drift within them. The block, not the reques
 replication:
 
 - per endpoint and statistic of the distribution test (trimmed mean, p90, p95): the head round's
-  log figure minus the base round's, one difference per block; the estimate is their mean;
-- its variance: the blocks' spread beyond their sampling variance (from the histograms), pooled over
-  the endpoints and shrunk toward the pool as the committed-baseline mode does (a few blocks alone
-  give a few degrees of freedom), plus the sampling variance; a Student t on those dof;
+  log figure minus the base round's, one difference per block;
+- split in two: the part every endpoint shared in that block (the other endpoints' median
+  difference, times the endpoint's loading on the machine's speed) and the endpoint's own change,
+  the rest. The estimate is the mean own change; its variance, the spread of the blocks' own
+  differences, relative to their sampling variance (from the histograms), shrunk toward that ratio
+  pooled over the endpoints (never below the endpoint's own); a Student t on those dof;
+- the shared change, once per run: the blocks' median differences at the trimmed mean, their mean
+  and spread (the Aggregated row);
 - the A/A control: the base rounds compared with each other the same way (blocks of two base
   rounds, the order reversed every other block). If the base differs from itself, the runner was
   too noisy to judge and the run is not judged (never a pass, never a regression).
 
 The rest of the verdict (SAME/DIFFERENT/UNRESOLVED, Holm across endpoints, limits on the head's
-rounds) is compare.py's, fed with these shift functions.
+rounds) is compare.py's, fed with these shift functions; half the false-alarm budget goes to the
+endpoints, half to the shared change.
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ from gate import Unjudgeable
 from gate.judge import distribution
 from gate.judge.compare import Comparison, Finding, compare
 from gate.judge.distribution import SHIFT_STATISTICS, ShiftTest, StatisticShift
-from gate.judge.noise import MIN_ENDPOINTS_FOR_SHIFT, MIN_REQUESTS_FOR_POOL, STEADY_SHIFT_SPREAD, TRIMMED_MEAN, observe
+from gate.judge.noise import (
+    MIN_ENDPOINTS_FOR_SHIFT,
+    MIN_REQUESTS_FOR_POOL,
+    STEADY_SHIFT_SPREAD,
+    TRIMMED_MEAN,
+    observe,
+)
 from gate.judge.statistics import Spread, pooled_spread
 from gate.read.histogram import merge_histograms
 from gate.read.policy import DISTRIBUTION, MetricPolicy, Policy
