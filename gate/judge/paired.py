@@ -189,12 +189,16 @@ class PairedShifts:
     to its loading (measured on its rounds, each side apart): a chat reply that waits on the upstream
     model hardly moves with the machine, a 4-ms lookup moves with it one for one."""
 
-    def __init__(self, paired: list[Block], policy: Policy):
+    def __init__(self, paired: list[Block], policy: Policy, loadings: dict[str, dict[str, float]] | None = None):
+        """`loadings` (statistic -> endpoint -> loading): measured elsewhere, e.g. the A/A control's, on all
+        the run's rounds (its own few blocks would spend their only degrees of freedom on them)."""
         statistics = policy.statistics
+        self.given_loadings = loadings
         self.blocks = len(paired)
         self.differences: dict[str, dict[str, _Differences]] = {}
         self.spreads = {}
         self.run_changes: dict[str, np.ndarray] = {}
+        self.loadings: dict[str, dict[str, float]] = {}
         self.minimum_variance = math.log1p(statistics.minimum_between_run_cv) ** 2
         endpoints = sorted({e for block in paired for e in block.base.endpoints} - {AGGREGATED})
         for name in SHIFT_STATISTICS:
@@ -265,7 +269,10 @@ class PairedShifts:
             fitted = False
             if normalised and len(others) >= MIN_ENDPOINTS_FOR_SHIFT:
                 run = np.median(differences[others][:, indices], axis=0)
-                if flag:
+                if self.given_loadings is not None:
+                    if endpoint in self.given_loadings.get(name, {}):
+                        loadings[endpoint] = self.given_loadings[name][endpoint]
+                elif flag:
                     machine_head = np.median(np.array([centred[informative[i]][0] for i in others]), axis=0)
                     machine_base = np.median(np.array([centred[informative[i]][1] for i in others]), axis=0)
                     loadings[endpoint] = _loading(np.concatenate(centred[endpoint]),
@@ -275,6 +282,7 @@ class PairedShifts:
                                                   informative=flag, run=run, fitted=fitted)
         # an endpoint too thin to measure its own loading follows the machine as the typical endpoint does
         typical = float(np.median(list(loadings.values()))) if loadings else 0.0
+        self.loadings[name] = {endpoint: loadings.get(endpoint, typical) for endpoint in per_endpoint}
         return {endpoint: replace(d, loading=loadings.get(endpoint, typical if d.run.any() else 0.0))
                 for endpoint, d in per_endpoint.items()}
 
@@ -347,13 +355,13 @@ def compare_paired(rounds: list[tuple[str, Run]], policy: Policy) -> tuple[Compa
     half = policy.statistics.false_alarm_rate / 2.0
     same_machine = replace(policy, statistics=replace(policy.statistics, run_shift_normalisation=False,
                                                       false_alarm_rate=half))
+    shifts = PairedShifts(paired, same_machine)
     if len(paired) >= MIN_BLOCKS_FOR_CONTROL:
         control_rounds = control_blocks(paired)
         _check_control_shift(control_rounds, policy.statistics.control_shift_pct)
         control = compare(merged([block.head for block in control_rounds]), [block.base for block in control_rounds],
-                          same_machine, shift_tester=PairedShifts(control_rounds, same_machine))
+                          same_machine, shift_tester=PairedShifts(control_rounds, same_machine, shifts.loadings))
         _check_control(control)
-    shifts = PairedShifts(paired, same_machine)
     comparison = compare(head, bases, same_machine, shift_tester=shifts)
     _judge_run_wide(comparison, shifts, policy, half)
     _excuse_breaches_the_base_shares(comparison, merged(bases), same_machine)
