@@ -102,6 +102,15 @@ def test_a_tail_only_regression_stands_out_of_rounds_that_swing_together(tmp_pat
     assert abs(centre["change_pct"]) < 15  # the centre did not move beyond the bar: the tail flagged it
 
 
+def test_the_run_wide_verdict_is_part_of_the_schema_a_forks_comment_is_checked_against(tmp_path):
+    from gate.publish import untrusted_verdict
+
+    verdict = json.loads(json.dumps(judge_paired(rounds(tmp_path, all_slower=1.4), "smoke", str(POLICY))))
+    assert verdict["run_wide"]["state"] == "different" and untrusted_verdict.schema_problem(verdict) == ""
+    verdict["run_wide"]["reason"] = "x" * 5000
+    assert untrusted_verdict.schema_problem(verdict).startswith("at run_wide/reason")
+
+
 def test_a_change_that_slows_every_endpoint_alike_fails_as_the_run_wide_change(tmp_path):
     verdict = judge_paired(rounds(tmp_path, all_slower=1.4), "smoke", str(POLICY))
     failing = [(f["endpoint"], f["kind"]) for f in verdict["findings"] if f["severity"] == "fail"]
