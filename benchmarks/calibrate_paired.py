@@ -301,6 +301,23 @@ def centre_change(verdict: dict, endpoint: str) -> float | None:
     return None
 
 
+def run_wide_table(rows: list[dict]) -> list[str]:
+    """Per kind of trial, how the change every endpoint shared was judged (the paired verdict's Aggregated
+    row): SAME, UNRESOLVED (a warning), DIFFERENT (a failure when slower), or not judged."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        kind = next(iter(row["paired"])) if len(row["paired"]) == 1 else "injected"
+        state = row.get("paired_run_wide") or "not judged"
+        counts.setdefault(kind, {}).setdefault(state, 0)
+        counts[kind][state] += 1
+    lines = ["", "the change every endpoint shared (the Aggregated row), per kind of trial:",
+             "| trials | same | unresolved | different | not judged |", "|---|---|---|---|---|"]
+    for kind, states in counts.items():
+        lines.append(f"| {kind} | " + " | ".join(str(states.get(state, 0))
+                                                for state in ("same", "unresolved", "different", "not judged")) + " |")
+    return lines
+
+
 def table(rows: list[dict], mode: str, args) -> list[str]:
     lines = ["| condition | trials | failed (detected) | passed (missed) | cannot judge |", "|---|---|---|---|---|"]
     groups: dict[str, list[str]] = {}
@@ -363,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                    "paired_detectable": {e: detectable(paired, e) for e in args.endpoints},
                    "paired_detectable_all": detectable_everywhere(paired),
                    "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints},
-                   "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None}
+                   "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None,
+                   "paired_run_wide": (paired.get("run_wide") or {}).get("state")}
             seen[kind] = seen.get(kind, 0) + 1
             if args.baseline_mode and (args.baseline_trials is None or seen[kind] <= args.baseline_trials):
                 single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args, setting)
@@ -380,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         alarms = sum(bool(row["paired_failing_elsewhere"]) for row in judged)
         print(f"injected trials with a failing finding on an endpoint not injected (a false alarm there): "
               f"{calibrate.rate(alarms, len(judged))}")
+    print("\n".join(run_wide_table(rows)))
     if args.baseline_mode:
         print("\nCommitted baseline (one smoke run, gate check against baselines/smoke.json):")
         print("\n".join(table(rows, "baseline", args)))

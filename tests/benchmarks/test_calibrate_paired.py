@@ -68,3 +68,12 @@ def test_the_power_table_counts_only_judged_unchanged_runs():
             {"paired": {"GET /a": "detected"}, "paired_detectable_all": {"GET /b": 10.0}}]
     table = calibration.power_table(rows, bar_pct=25.0)
     assert table[2:] == ["| GET /a | +22% (20 to 24) | 2/2 |", "| GET /b | +35% (30 to 40) | 0/2 |"]
+
+
+def test_the_shared_change_is_counted_per_kind_of_trial():
+    rows = [{"paired": {"unchanged": "pass"}, "paired_run_wide": "same"},
+            {"paired": {"unchanged": "pass"}, "paired_run_wide": "unresolved"},
+            {"paired": {"unchanged": "cannot judge"}, "paired_run_wide": None},
+            {"paired": {"A": "detected", "B": "missed"}, "paired_run_wide": "different"}]
+    lines = calibration.run_wide_table(rows)
+    assert "| unchanged | 1 | 1 | 0 | 1 |" in lines and "| injected | 0 | 0 | 1 | 0 |" in lines
