@@ -29,6 +29,7 @@ from locust.rpc import Message
 from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner, WorkerRunner
 
 import locust
+from cpu_steal import cpu_times, steal_pct
 
 SCHEMA = 1
 SUITE_VERSION = "0.1.0"
@@ -117,6 +118,8 @@ class RunRecord:
         self.user_classes: dict[str, int] = {}
         self._cpu_at_start: tuple[float, float] | None = None
         self.generator: dict[str, float] = {}
+        self._ticks_at_start: tuple[int, int] | None = None
+        self.cpu_steal_pct: float | None = None  # the machine's CPU time other VMs took while the load ran
         self.spawn_complete_at: str | None = None
         # on a master: the workers whose final report arrived, and those it waited for when it stopped
         self.final_reports: set[str] = set()
@@ -151,6 +154,7 @@ class RunRecord:
     def _on_test_start(self, environment, **_kwargs) -> None:
         self.started_at = self.started_at or _utc_now()
         self._cpu_at_start = (time.process_time(), time.monotonic())
+        self._ticks_at_start = cpu_times()
         self.final_reports.clear()
 
     def _on_test_stop(self, environment, **_kwargs) -> None:
@@ -165,6 +169,7 @@ class RunRecord:
             cpu, wall = self._cpu_at_start
             self.generator = {"cpu_s": round(time.process_time() - cpu, 3),
                               "wall_s": round(time.monotonic() - wall, 3)}
+            self.cpu_steal_pct = steal_pct(self._ticks_at_start, cpu_times())
         if isinstance(runner, MasterRunner) and environment.parsed_options.headless:
             self._collect_final_reports(runner)
 
@@ -273,5 +278,6 @@ class RunRecord:
             "generator": self.generator,
             "counters": counters.snapshot(),
             **({"workers": self.workers()} if self.expected_workers is not None else {}),
-            "machine": {"cpu_count": os.cpu_count(), "platform": f"{platform.system()}-{platform.machine()}"},
+            "machine": {"cpu_count": os.cpu_count(), "platform": f"{platform.system()}-{platform.machine()}",
+                        "cpu_steal_pct": self.cpu_steal_pct},
         }

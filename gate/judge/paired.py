@@ -113,7 +113,9 @@ def merged(runs: list[Run]) -> Run:
                    cpu_warning=any(run.cpu_warning for run in runs),
                    errors_known=all(run.errors_known for run in runs),
                    workers_unreported=sum(run.workers_unreported for run in runs),
-                   generator_cpu_pct=max(cpu) if cpu else None)
+                   generator_cpu_pct=max(cpu) if cpu else None,
+                   cpu_steal_pct=max(steal) if (steal := [run.cpu_steal_pct for run in runs
+                                                          if run.cpu_steal_pct is not None]) else None)
 
 
 def _paths(runs: list[Run]) -> str:

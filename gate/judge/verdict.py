@@ -23,8 +23,8 @@ from gate.read.run import AGGREGATED, Run
 VERDICT_SCHEMA = 1
 GATE_VERSION = "0.1.0"
 # what verdict.json's "run" says of the run, besides its total failures
-RUN_FACTS = ("path", "started_at", "duration_s", "total_requests", "cpu_warning", "generator_cpu_pct", "errors_known",
-             "fingerprint", "counters")
+RUN_FACTS = ("path", "started_at", "duration_s", "total_requests", "cpu_warning", "generator_cpu_pct", "cpu_steal_pct",
+             "errors_known", "fingerprint", "counters")
 OUTCOMES = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "unjudgeable": EXIT_UNJUDGEABLE}
 
 

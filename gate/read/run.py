@@ -67,6 +67,8 @@ class Run:
     workers_unreported: int = 0
     # the load generator's CPU over the run, percent of one core (metrics.json's generator; older runs lack it)
     generator_cpu_pct: float | None = None
+    # the machine's CPU time that other VMs took while the load ran, percent (Linux's steal; None elsewhere)
+    cpu_steal_pct: float | None = None
 
     @property
     def total_requests(self) -> int:
@@ -176,6 +178,11 @@ def _parse_metrics(metrics: object, path: Path) -> dict:
         if cpu_s < 0 or wall_s <= 0:
             raise Unjudgeable(f"{path}: generator.cpu_s must be 0 or more and generator.wall_s positive")
         generator_cpu_pct = cpu_s / wall_s * 100.0
+    cpu_steal_pct = machine.get("cpu_steal_pct")
+    if cpu_steal_pct is not None:
+        cpu_steal_pct = fields.as_number(cpu_steal_pct, f"{path}: machine.cpu_steal_pct")
+        if not 0 <= cpu_steal_pct <= 100:
+            raise Unjudgeable(f"{path}: machine.cpu_steal_pct must be a percentage, got {cpu_steal_pct!r:.20}")
     started = fields.as_timestamp(metrics.get("started_at"), f"{path}: started_at")
     stopped = fields.as_timestamp(metrics.get("stopped_at"), f"{path}: stopped_at")
     duration_s = (stopped - started).total_seconds()
@@ -216,6 +223,7 @@ def _parse_metrics(metrics: object, path: Path) -> dict:
         "counters": counters,
         "workers_unreported": workers_unreported,
         "generator_cpu_pct": generator_cpu_pct,
+        "cpu_steal_pct": cpu_steal_pct,
         "fingerprint": fingerprint,
         "_started": started.timestamp(),
         "_stopped": stopped.timestamp(),

@@ -73,6 +73,9 @@ def _headline(verdict: dict) -> str:
                      f"{markdown.text(run['total_failures'])} failures in {run['duration_s']:.0f} s")
         if isinstance(run.get("generator_cpu_pct"), int | float):
             facts.append(f"load generator at {run['generator_cpu_pct']:.0f}% of a core")
+        if isinstance(run.get("cpu_steal_pct"), int | float) and run["cpu_steal_pct"] >= STEAL_SHOWN_PCT:
+            facts.append(f"other VMs took {run['cpu_steal_pct']:.0f}% of this machine's CPU time"
+                         + (" (the most in any round)" if verdict.get("comparison") == "paired" else ""))
     if verdict.get("comparison") == "paired" and baseline.get("runs"):
         facts.append(f"paired with {markdown.text(baseline['runs'])} base rounds on the same machine "
                      f"({markdown.text(baseline.get('provenance', {}).get('command', ''))})")
@@ -97,6 +100,10 @@ def _headline(verdict: dict) -> str:
         lines += ["", "Why it cannot be judged:", *[f"- {markdown.text(problem)}" for problem in problems]]
     return "\n".join(lines)
 
+
+# CPU steal below this (percent) is not worth a reader's attention; above it, a shared runner's neighbours
+# were busy, and rounds or runs swing with them.
+STEAL_SHOWN_PCT = 2
 
 # Beyond a tenfold slowdown the figure only says "this run cannot resolve it": print that instead.
 DETECTABLE_CAP_PCT = 1000
