@@ -36,7 +36,7 @@ import numpy as np
 
 from gate import Unjudgeable
 from gate.judge import distribution
-from gate.judge.compare import Comparison, Finding, compare
+from gate.judge.compare import Comparison, EndpointComparison, Finding, compare
 from gate.judge.distribution import SHIFT_STATISTICS, ShiftTest, StatisticShift
 from gate.judge.noise import (
     MIN_ENDPOINTS_FOR_SHIFT,
@@ -209,11 +209,10 @@ class PairedShifts:
             per_endpoint = self._net_of_run(name, observed, len(paired))
             pooled = pooled_spread([d.relative_spread() for d in per_endpoint.values() if d.informative])
             self.differences[name] = per_endpoint
-            self.spreads[name] = {endpoint: self._spread(d, pooled, statistics)
+            self.spreads[name] = {endpoint: self._spread(d, pooled, statistics.prior_runs)
                                   for endpoint, d in per_endpoint.items()}
 
-    @staticmethod
-    def _spread(differences: _Differences, pooled: tuple[float, int], statistics) -> Spread:
+    def _spread(self, differences: _Differences, pooled: tuple[float, int], prior_runs: float) -> Spread:
         """The variance of one block's own difference: measured over the blocks, where the histograms'
         sampling variance would mislead (measured here, net of the round's speed, a short endpoint's
         trimmed mean varied about half as much as the sampling formula says; chat's, twice as much), and
@@ -223,13 +222,13 @@ class PairedShifts:
         (a rate-limited refresh) keeps its spread, and raises no alarm on the others' steadiness."""
         own, dof = differences.relative_spread()
         sampling = float(np.mean(differences.sampling))
-        floor = math.log1p(statistics.minimum_between_run_cv) ** 2
+        floor = self.minimum_variance
         if not pooled[1]:  # nothing to pool: an endpoint alone, or too few blocks
             if not dof:
                 return Spread(variance=max(sampling, floor), dof=float(max(len(differences.values) - 1, 1)),
                               measured=False)
             return Spread(variance=max(own * sampling, floor), dof=float(dof), measured=True)
-        prior = min(statistics.prior_runs, pooled[1])
+        prior = min(prior_runs, pooled[1])
         ratio = max((prior * pooled[0] + dof * own) / (prior + dof), own)
         return Spread(variance=max(ratio * sampling, floor), dof=float(prior + dof), measured=True)
 
@@ -365,20 +364,21 @@ def compare_paired(rounds: list[tuple[str, Run]], policy: Policy) -> tuple[Compa
                           same_machine, shift_tester=PairedShifts(control_rounds, same_machine, shifts.loadings))
         _check_control(control)
     comparison = compare(head, bases, same_machine, shift_tester=shifts)
-    _judge_run_wide(comparison, shifts, policy, half)
-    _excuse_breaches_the_base_shares(comparison, merged(bases), same_machine)
+    rule = _run_wide_policy(comparison, policy)
+    _judge_run_wide(comparison, shifts, rule, half)
+    _excuse_breaches_the_base_shares(comparison, merged(bases), same_machine, rule)
     return comparison, head, bases
 
 
-def _excuse_breaches_the_base_shares(comparison: Comparison, base: Run, policy: Policy) -> None:
+def _excuse_breaches_the_base_shares(comparison: Comparison, base: Run, policy: Policy,
+                                     rule: MetricPolicy | None) -> None:
     """An absolute limit that the base's rounds breach as well, or come within the policy's bar of (its
     percentage: a change smaller than that is no regression), is not the change's doing: it warns, said
     so, instead of failing the pull request. The limits were set for the profile's own load, and the
     rounds load differently (users start twice as fast, each round a cold stack): on this 2-core machine
     an unchanged head's login p95 over 12 rounds ranged 510 to 1,200 ms against its 1-s limit, the
     base's 500 to 1,400 ms. The limits themselves are the committed-baseline runs' to hold (pushes, the
-    nightly); a breach the base stays clear of still fails."""
-    rule = _run_wide_policy(comparison, policy)
+    nightly); a breach the base stays clear of still fails. `rule`: the endpoints' distribution rule."""
     bar = (rule.relative_pct if rule else 0.0) / 100.0
     base_side = {e.endpoint: e for e in compare(base, None, policy).endpoints}
     touched = set()
@@ -414,11 +414,10 @@ def _run_wide_policy(comparison: Comparison, policy: Policy) -> MetricPolicy | N
     return Counter(rules).most_common(1)[0][0]
 
 
-def _judge_run_wide(comparison: Comparison, shifts: PairedShifts, policy: Policy, alpha: float) -> None:
+def _judge_run_wide(comparison: Comparison, shifts: PairedShifts, rule: MetricPolicy | None, alpha: float) -> None:
     """SAME, DIFFERENT or UNRESOLVED for the change the whole run shared, into the comparison (run_wide,
     run_shift_pct) and its findings: a significant slowdown beyond the bar fails (or warns) as the
-    endpoints' rule says; an unresolved one is reported as the rule's `unresolved` says."""
-    rule = _run_wide_policy(comparison, policy)
+    endpoints' rule says (`rule`: _run_wide_policy's); an unresolved one is reported as its `unresolved` says."""
     test = shifts.run_wide_test(rule.relative_pct) if rule else None
     if test is None:
         return
@@ -438,8 +437,7 @@ def _judge_run_wide(comparison: Comparison, shifts: PairedShifts, policy: Policy
              f"({distribution.label(shown)}, [{low:+.0f}%, {high:+.0f}%])")
     total = next((e for e in comparison.endpoints if e.endpoint == AGGREGATED), None)
     if regressed:
-        if total is not None and total.status in ("pass", "warn"):
-            total.status = rule.severity
+        _raise_status(total, rule.severity)
         comparison.findings.append(Finding(rule.severity, "run_shift", AGGREGATED, DISTRIBUTION,
                                            f"{moved}, beyond the policy's +{rule.relative_pct:g}%, "
                                            f"p={test.p_worse:.2g}: a change that slows every endpoint alike"))
@@ -447,10 +445,15 @@ def _judge_run_wide(comparison: Comparison, shifts: PairedShifts, policy: Policy
         reason = distribution.unresolved_reason(test, alpha, alpha, 0)
         comparison.run_wide["reason"] = reason
         if rule.unresolved != "pass":
-            if total is not None and total.status in ("pass", "warn"):
-                total.status = rule.unresolved
+            _raise_status(total, rule.unresolved)
             comparison.findings.append(Finding(rule.unresolved, "unresolved", AGGREGATED, DISTRIBUTION,
                                                f"the run-wide change UNRESOLVED: {reason}"))
+
+
+def _raise_status(endpoint: EndpointComparison | None, severity: str) -> None:
+    """A finding of `severity` (warn, fail) added after compare() settled the endpoint's status."""
+    if endpoint is not None and endpoint.status in ("pass", "warn"):
+        endpoint.status = severity if endpoint.status == "pass" or severity == "fail" else endpoint.status
 
 
 def _check_control_shift(control_rounds: list[Block], limit_pct: float) -> None:
