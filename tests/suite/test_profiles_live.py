@@ -12,11 +12,18 @@ paced), the spike (the most concurrent users), and the two sequential journeys. 
 `stress` send that same traffic mix with fewer users at these scales, and what they add (their
 pacing, the soak's scraper, the stress shape) is on the generator's side, not the storage's. A run
 is made once per module and shared by the tests that read it.
+
+The runs go in two lanes at once, one per stack (each stack serves one run at a time: its per-client
+rate limits are counted per address, and every run comes from 127.0.0.1): the embedded stack's seven
+runs beside PostgreSQL's four and the WebSocket-only stack's one. Two loads on two cores is the
+tests' own stress, not a measurement: nothing here reads a latency. It halves the module's ~5 minutes.
 """
 
 import json
 import subprocess
 import sys
+import threading
+from concurrent.futures import Future
 
 import pytest
 
@@ -103,17 +110,50 @@ def run_profile(stack, profile: str, results) -> tuple[list[dict], dict, str]:
 
 
 @pytest.fixture(scope="module")
+def gateway_like_stack(tmp_path_factory):
+    """The reference stack serving chat as the real gateway does: over the WebSocket only."""
+    from stack.sandbox import running_stack
+
+    with running_stack("embedded", tmp_path_factory.mktemp("gateway-like"),
+                       extra_env={"VOICEASSIST_REST_CHAT": "off"}) as stack:
+        yield stack
+
+
+GATEWAY_LIKE = ("smoke", "gateway_like_stack")
+# one lane per stack, run side by side: each lane's runs one after another
+LANES = [[run for run in MATRIX if run[1] == "embedded_stack"],
+         [run for run in MATRIX if run[1] == "pg_stack"] + [GATEWAY_LIKE]]
+
+
+@pytest.fixture(scope="module")
 def profile_runs(request, tmp_path_factory):
-    """(profile, mode) -> (stats, metrics, locust.log, results folder), each run made once."""
-    made: dict[tuple[str, str], tuple[list[dict], dict, str, object]] = {}
+    """(profile, mode) -> (stats, metrics, locust.log, results folder): every run started here in its lane,
+    each test waits for its own. A stack that cannot start (no PostgreSQL) skips its lane's tests."""
+    futures: dict[tuple[str, str], Future] = {run: Future() for lane in LANES for run in lane}
+    stacks = {}
+    for mode in {mode for lane in LANES for _, mode in lane}:
+        try:
+            stacks[mode] = request.getfixturevalue(mode)  # fixtures are set up here, on pytest's thread
+        except pytest.skip.Exception as skipped:
+            stacks[mode] = skipped
+    folders = {run: tmp_path_factory.mktemp(f"{run[0]}-{run[1]}") / run[0] for run in futures}
 
-    def get(profile: str, mode: str):
-        if (profile, mode) not in made:
-            results = tmp_path_factory.mktemp(f"{profile}-{mode}") / profile
-            made[profile, mode] = (*run_profile(request.getfixturevalue(mode), profile, results), results)
-        return made[profile, mode]
+    def drive(lane: list[tuple[str, str]]) -> None:
+        for run in lane:
+            stack = stacks[run[1]]
+            try:
+                if isinstance(stack, BaseException):
+                    raise stack
+                futures[run].set_result((*run_profile(stack, run[0], folders[run]), folders[run]))
+            except BaseException as error:  # noqa: BLE001 - the test that reads this run raises it
+                futures[run].set_exception(error)
 
-    return get
+    threads = [threading.Thread(target=drive, args=(lane,), daemon=True) for lane in LANES]
+    for thread in threads:
+        thread.start()
+    yield lambda profile, mode: futures[profile, mode].result()
+    for thread in threads:
+        thread.join()
 
 
 @pytest.mark.parametrize(("profile", "mode"), MATRIX)
@@ -152,18 +192,8 @@ def test_staged_profiles_record_their_phases(profile_runs):
     assert spike["start"] < spike["end"]
 
 
-@pytest.fixture(scope="module")
-def gateway_like_stack(tmp_path_factory):
-    """The reference stack serving chat as the real gateway does: over the WebSocket only."""
-    from stack.sandbox import running_stack
-
-    with running_stack("embedded", tmp_path_factory.mktemp("gateway-like"),
-                       extra_env={"VOICEASSIST_REST_CHAT": "off"}) as stack:
-        yield stack
-
-
-def test_against_a_target_without_rest_chat_chat_goes_over_the_websocket(gateway_like_stack, tmp_path):
-    stats, metrics, _ = run_profile(gateway_like_stack, "smoke", tmp_path / "smoke")
+def test_against_a_target_without_rest_chat_chat_goes_over_the_websocket(profile_runs):
+    stats, metrics, _, _ = profile_runs(*GATEWAY_LIKE)
     by_key = {f"{e['method']} {e['name']}": e for e in stats}
     assert metrics["target"]["chat_transport"] == "websocket"
     assert "POST /api/chat" not in by_key
