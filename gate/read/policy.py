@@ -67,7 +67,8 @@ class Statistics:
     run_shift_fail_pct: float = 100.0
     run_shift_unjudgeable_pct: float = 25.0
     shift_spread: float = 0.4
-    control_shift_pct: float = 10.0
+    control_shift_pct: float = 25.0
+    control_swings: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,7 @@ class _Reader:
             "run_shift_unjudgeable_pct": (0.0, None),
             "shift_spread": (0.0, 10.0),
             "control_shift_pct": (0.0, None),
+            "control_swings": (1.0, None),
         }
         items = self.mapping(node, {*fields, "correction", "run_shift_normalisation"}, "statistics")
         values = {key: self.number(value, key, *fields[key]) for key, value in items.items() if key in fields}
