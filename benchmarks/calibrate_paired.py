@@ -31,8 +31,8 @@ between them is the one the trial makes:
 With --baseline-mode each trial also makes one ordinary smoke run with the head's condition, judged
 against the committed baselines/smoke.json as a pull request is today (--baseline-trials N: only the
 first N trials of each condition, when the paired trials' count is what the time buys). With
---sample-target N the rounds measure at another sample target than smoke.conf's (each round its share
-of N, as it gets its share of the smoke's): what more requests a round buy. Every count is printed with
+--sample-target N the rounds measure at another sample target than smoke.conf's paired-sample-target
+(each round its share of N): what more (or fewer) requests a round buy. Every count is printed with
 its exact binomial 95% interval. Nothing here is a test: it prints figures.
 """
 
@@ -202,8 +202,8 @@ def ran(folder: Path) -> bool:
 def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args,
                  gains: dict[str, float]) -> dict:
     profile = profiles.load("smoke")
-    if args.sample_target:  # the smoke's sample-target replaced: each round scales it as it scales the smoke's
-        profile = replace(profile, sample_target=args.sample_target)
+    if args.sample_target:  # in place of smoke.conf's paired-sample-target: each round gets its share
+        profile = replace(profile, paired_sample_target=args.sample_target)
     one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
     order = [(side, ab.round_folder(folder, number, side)) for number, side in enumerate(ab.round_order(count), 1)]
     complete = all(ran(round_folder) for _, round_folder in order)
@@ -356,8 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="rounds per trial (default the smoke's paired-rounds)")
     parser.add_argument("--round-time", type=profiles.parse_timespan, help="round time (default the smoke's)")
     parser.add_argument("--sample-target", type=int,
-                        help="the smoke's sample-target in the paired rounds (requests of every endpoint per "
-                             "run-time; a round gets its share), in place of smoke.conf's")
+                        help="the rounds' sample target (requests of every endpoint per the smoke's run time; a "
+                             "round gets its share), in place of smoke.conf's paired-sample-target")
     parser.add_argument("--baseline-mode", action="store_true",
                         help="also one smoke run per trial, judged against the committed baseline")
     parser.add_argument("--baseline-trials", type=int,

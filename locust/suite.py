@@ -66,6 +66,9 @@ def add_suite_options(parser) -> None:
                             "rounds are added up to this many. Not used by Locust itself.")
     group.add_argument("--paired-spawn-rate", type=float, default=0.0,
                        help="Paired A/B: users started per second in a round. Not used by Locust itself.")
+    group.add_argument("--paired-sample-target", type=int, default=0,
+                       help="Paired A/B: the rounds' sample target, per run time as --sample-target is (a round "
+                            "gets its share); 0: the profile's sample-target. Not used by Locust itself.")
     # the staged shapes' parameters live in the stress and spike profiles
     group.add_argument("--stress-step-users", type=int, default=50, help="Stress: users added per stage.")
     group.add_argument("--stress-step-time", default="90s", help="Stress: how long each stage holds.")

@@ -63,7 +63,8 @@ def round_order(rounds: int) -> list[str]:
 
 def round_profile(profile: Profile, rounds: int | None = None, round_time_s: int | None = None) -> tuple[Profile, int]:
     """(the profile one round runs, the number of rounds): the profile's paired settings unless given.
-    A round ramps its users up at the profile's paired-spawn-rate (else its spawn rate): at the smoke's
+    A round measures at the profile's paired-sample-target if it has one (else its sample-target), its
+    share for the round's time: a verdict on rounds needs each round's samples. A round ramps its users up at the profile's paired-spawn-rate (else its spawn rate): at the smoke's
     1/s a 20-s round would spend half itself ramping, and all at once the users' logins would queue
     behind each other's password hashing, past the login SLO."""
     rounds = rounds or profile.paired_rounds
@@ -71,7 +72,8 @@ def round_profile(profile: Profile, rounds: int | None = None, round_time_s: int
     if not rounds or not round_time_s:
         raise ProfileError(f"profile {profile.name} has no paired A/B settings (paired-rounds, paired-round-time in "
                            f"{profile.path.name}); give --rounds and --round-time")
-    one_round = profile.scaled(1.0, profile.users, round_time_s)
+    measuring = replace(profile, sample_target=profile.paired_sample_target or profile.sample_target)
+    one_round = measuring.scaled(1.0, profile.users, round_time_s)
     spawn_rate = min(float(one_round.users), profile.paired_spawn_rate or profile.spawn_rate)
     return replace(one_round, spawn_rate=spawn_rate), rounds
 

@@ -53,6 +53,7 @@ class Profile:
     paired_round_time_s: int = 0
     paired_spawn_rate: float = 0.0
     paired_max_rounds: int = 0  # rounds a required endpoint left UNRESOLVED may extend the run to
+    paired_sample_target: int = 0  # the rounds' sample target (per run_time_s, as sample_target); 0: sample_target
 
     def scaled(self, scale: float = 1.0, users: int | None = None, run_time_s: int | None = None) -> Profile:
         """The profile run smaller (or larger) without editing it; explicit figures win over scale.
@@ -97,6 +98,7 @@ def load(name: str, folder: Path = PROFILES) -> Profile:
             paired_round_time_s=parse_timespan(settings.get("paired-round-time", "0")),
             paired_spawn_rate=float(settings.get("paired-spawn-rate", 0)),
             paired_max_rounds=int(settings.get("paired-max-rounds", 0)),
+            paired_sample_target=int(settings.get("paired-sample-target", 0)),
         )
     except KeyError as missing:
         raise ProfileError(f"profile {path}: the setting {missing} is missing") from None

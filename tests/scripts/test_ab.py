@@ -43,6 +43,18 @@ def test_a_round_is_the_profile_in_short_at_its_paired_spawn_rate():
         ab.round_profile(profiles.load("load"))
 
 
+def test_the_rounds_measure_at_the_profiles_paired_sample_target_when_it_has_one(tmp_path):
+    smoke = (profiles.PROFILES / "smoke.conf").read_text()
+    (tmp_path / "smoke.conf").write_text(smoke + "paired-sample-target = 400\n")
+    denser = profiles.load("smoke", tmp_path)
+    assert (denser.sample_target, denser.paired_sample_target) == (200, 400)
+    one_round, _ = ab.round_profile(denser)
+    assert one_round.sample_target == 67  # 400 per 120 s, per 20-s round; the smoke's own runs keep 200
+    (tmp_path / "smoke.conf").write_text(smoke + "paired-sample-target = many\n")
+    with pytest.raises(ProfileError, match="many"):
+        profiles.load("smoke", tmp_path)
+
+
 @pytest.mark.parametrize("extra", [["--stack", "external"], ["--baseline", "b.json"], ["--compare", "auto"],
                                    ["--accounts", "a.json"]])
 def test_compare_base_refuses_options_of_the_baseline_mode(extra, capsys):
