@@ -64,9 +64,9 @@ def round_order(rounds: int) -> list[str]:
 def round_profile(profile: Profile, rounds: int | None = None, round_time_s: int | None = None) -> tuple[Profile, int]:
     """(the profile one round runs, the number of rounds): the profile's paired settings unless given.
     A round measures at the profile's paired-sample-target if it has one (else its sample-target), its
-    share for the round's time: a verdict on rounds needs each round's samples. A round ramps its users up at the profile's paired-spawn-rate (else its spawn rate): at the smoke's
-    1/s a 20-s round would spend half itself ramping, and all at once the users' logins would queue
-    behind each other's password hashing, past the login SLO."""
+    share for the round's time. It ramps its users up at the profile's paired-spawn-rate (else its spawn
+    rate): at the smoke's 1/s a 20-s round would spend half itself ramping, and all at once the users'
+    logins would queue behind each other's password hashing, past the login SLO."""
     rounds = rounds or profile.paired_rounds
     round_time_s = round_time_s or profile.paired_round_time_s
     if not rounds or not round_time_s:

@@ -17,11 +17,10 @@ replication:
 - the shared change, once per run: the blocks' median differences at the trimmed mean, their mean
   and spread (the Aggregated row);
 - the A/A control, first: no round unlike the other rounds of its side and the other round of its
-  block across its endpoints, by the measure of how much this run's rounds swing (a disturbed
-  round: round_departures, _check_rounds_agree), and the base
-  rounds compared with each other the same way as base and head (blocks of two base rounds, the order
-  reversed every other block), no endpoint DIFFERENT. Else the runner was too noisy to judge and the
-  run is not judged (never a pass, never a regression).
+  block across its endpoints, by the measure of how much this run's rounds swing (a disturbed round:
+  _check_rounds_agree), and no endpoint DIFFERENT between base rounds compared with each other the
+  way base and head are (blocks of two base rounds, the order reversed every other block). Else the
+  runner was too noisy to judge and the run is not judged (never a pass, never a regression).
 
 The rest of the verdict (SAME/DIFFERENT/UNRESOLVED, Holm across endpoints, limits on the head's
 rounds) is compare.py's, fed with these shift functions; half the false-alarm budget goes to the
@@ -389,7 +388,7 @@ def _excuse_breaches_the_base_shares(comparison: Comparison, base: Run, policy: 
     for index, finding in enumerate(comparison.findings):
         if finding.kind != "breach" or finding.severity != "fail":
             continue
-        result = base_side.get(finding.endpoint, None)
+        result = base_side.get(finding.endpoint)
         result = result.metrics.get(finding.metric) if result else None
         if result is None or result.value is None or result.limit is None:
             continue
@@ -501,13 +500,13 @@ def _check_rounds_agree(paired: list[Block], statistics: Statistics) -> None:
     ranked = sorted(abs(d) for pair in departures for d in pair)
     typical = max(math.sqrt(float(np.mean(np.square(ranked[:-1])))), math.log1p(statistics.minimum_between_run_cv))
     bar = max(math.log1p(statistics.control_shift_pct / 100.0), statistics.control_swings * typical)
-    apart = [(abs(departure), departure, partner, run, side, other)
+    apart = [(departure, partner, run, side, other)
              for block, (base, head) in zip(paired, departures, strict=True)
              for departure, partner, run, side, other in ((base, head, block.base, BASE, block.head),
                                                           (head, base, block.head, HEAD, block.base))
              if abs(departure) > bar and abs(departure - partner) > bar]
     if apart:
-        _, departure, partner, run, side, other = max(apart, key=lambda item: item[0])
+        departure, partner, run, side, other = max(apart, key=lambda item: abs(item[0]))
         raise Unjudgeable(f"the runner was too noisy to judge: round {Path(run.path).name} ran "
                           f"{math.expm1(departure) * 100.0:+.0f}% against the other {side} rounds across its "
                           f"endpoints (their centre; {Path(other.path).name}, the other round of its block, "
