@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import math
 import os
@@ -55,8 +56,10 @@ from pathlib import Path
 from scipy import optimize
 
 from benchmarks import calibrate, round_noise
+from gate.judge import paired as paired_judge
 from gate.judge.statistics import trimmed_log_mean
 from gate.read.histogram import Histogram
+from gate.read.policy import load_policy
 from gate.read.run import read_run
 from scripts import ab, layout, profiles
 from scripts.run import unwind_on_sigterm
@@ -199,6 +202,21 @@ def ran(folder: Path) -> bool:
     return all((folder / name).is_file() for name in ("stats.json", "metrics.json", "report.html"))
 
 
+def control_margin(folder: Path, policy: Path) -> float | None:
+    """How far the trial's most departing round stood from the other rounds of its side, in the rounds'
+    typical swings (the A/A control's measure; it fires beyond the policy's control_swings): the margin
+    an undisturbed run leaves. None when the rounds are too few or too thin to measure it."""
+    rounds = sorted((folder / ab.ROUNDS).glob("[0-9][0-9]-*"))
+    if len(rounds) < 2 * paired_judge.MIN_BLOCKS_FOR_CONTROL or not all(map(ran, rounds)):
+        return None
+    blocks = paired_judge.blocks([(path.name.split("-", 1)[1], read_run(path)) for path in rounds])
+    departures = paired_judge.round_departures(blocks)
+    if not departures:
+        return None
+    typical = paired_judge.typical_swing(departures, load_policy(policy, "smoke").statistics)
+    return max(abs(d) for pair in departures for d in pair) / typical
+
+
 def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args,
                  gains: dict[str, float]) -> dict:
     profile = profiles.load("smoke")
@@ -336,6 +354,97 @@ def table(rows: list[dict], mode: str, args) -> list[str]:
     return lines
 
 
+def margin_line(rows: list[dict], policy: Path) -> list[str]:
+    """The A/A control's margin on the undisturbed trials: their most departing round, in swings."""
+    margins = [row["control_swings"] for row in rows
+               if row.get("control_swings") is not None and "disturbed" not in row["paired"]]
+    if not margins:
+        return []
+    bar = load_policy(policy, "smoke").statistics.control_swings
+    line = (f"\nthe A/A control on the {len(margins)} undisturbed trials: the most departing round stood "
+            f"{statistics.median(margins):.1f} swings out (median; {min(margins):.1f} to {max(margins):.1f}), "
+            f"{sum(m > bar for m in margins)} beyond the bar of {bar:g}")
+    return [line]
+
+
+def report(rows: list[dict], settings: argparse.Namespace) -> list[str]:
+    """The tables and lines the benchmark prints over its trials (`settings`: pct, inject_as, endpoints,
+    power_bar, policy)."""
+    lines = ["\nPaired A/B (base and head in rounds on this machine):", *table(rows, "paired", settings)]
+    judged = [row for row in rows if row["paired_failing_elsewhere"] is not None
+              and "cannot judge" not in row["paired"].values()]
+    if judged:
+        alarms = sum(bool(row["paired_failing_elsewhere"]) for row in judged)
+        lines.append(f"injected trials with a failing finding on an endpoint not injected (a false alarm there): "
+                     f"{calibrate.rate(alarms, len(judged))}")
+    lines += run_wide_table(rows)
+    if any("baseline" in row for row in rows):
+        lines += ["\nCommitted baseline (one smoke run, gate check against baselines/smoke.json):",
+                  *table(rows, "baseline", settings)]
+    for endpoint in settings.endpoints:  # on the trials that did not slow it: what the verdict could have seen
+        figures = [row["paired_detectable"][endpoint] for row in rows if endpoint not in row["paired"]
+                   and row["paired_detectable"].get(endpoint) is not None]
+        if figures:
+            lines.append(f"paired detectable on {endpoint}: median +{statistics.median(figures):.0f}% "
+                         f"(min {min(figures):.0f}, max {max(figures):.0f})")
+        # on the trials that slowed it: the slowdown as the paired verdict measured it, at the trimmed mean
+        measured = [row["paired_centre_change"][endpoint] for row in rows if endpoint in row["paired"]
+                    and row["paired_centre_change"].get(endpoint) is not None]
+        if measured:
+            lines.append(f"injected +{settings.pct:g}% ({settings.inject_as}) on {endpoint} measured at the trimmed "
+                         f"mean: median {statistics.median(measured):+.0f}% (min {min(measured):+.0f}, "
+                         f"max {max(measured):+.0f})")
+    power = power_table(rows, settings.power_bar)
+    if len(power) > 2:
+        lines += [("\nWhat each unchanged paired run could have flagged, per endpoint (the distribution test's "
+                   "detectable regression):"), *power]
+    return lines + margin_line(rows, settings.policy)
+
+
+RECORDED = ("pct", "inject_as", "endpoints", "together", "disturbance")
+
+
+def write_record(path: Path, rows: list[dict], commit: str, args: argparse.Namespace) -> None:
+    """The trials' rows and how they were run, as a file to keep (benchmarks/records/): nights of this
+    benchmark add up with --combine, where one session's hours buy too few trials for a rate of 1 in 20."""
+    profile = profiles.load("smoke")
+    one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
+    meta = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"), "commit": commit,
+            "rounds": count, "round_time_s": one_round.run_time_s,
+            "sample_target": args.sample_target or profile.paired_sample_target or profile.sample_target,
+            **{key: getattr(args, key) for key in RECORDED}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": meta, "trials": rows}, indent=1) + "\n")
+
+
+def read_records(paths: list[Path]) -> tuple[list[dict], dict]:
+    """Every record's trials, in order, and their shared settings; an error naming the file when a record
+    is unreadable or was run at another injected size (its detections would not add up)."""
+    rows, shared = [], None
+    for path in paths:
+        try:
+            record = json.loads(path.read_text())
+            meta, trials = record["meta"], record["trials"]
+        except (OSError, ValueError, KeyError, TypeError) as problem:
+            raise SystemExit(f"{path}: not a record of this benchmark ({problem})") from None
+        if shared and (meta.get("pct"), meta.get("inject_as")) != (shared["pct"], shared["inject_as"]):
+            raise SystemExit(f"{path}: injected +{meta.get('pct')}% ({meta.get('inject_as')}), the others "
+                             f"+{shared['pct']}% ({shared['inject_as']}): records add up at one size only")
+        shared = shared or meta
+        rows += [{**row, "trial": f"{meta['date'][:10]} {row['trial']}"} for row in trials]
+    endpoints = list(dict.fromkeys(e for row in rows for e in (row.get("paired_detectable") or {})))
+    return rows, {**shared, "endpoints": endpoints}
+
+
+def combine(paths: list[Path], args: argparse.Namespace) -> int:
+    rows, meta = read_records(paths)
+    settings = argparse.Namespace(pct=meta["pct"], inject_as=meta["inject_as"], endpoints=meta["endpoints"],
+                                  power_bar=args.power_bar, policy=args.policy)
+    print(f"{len(rows)} trials from {len(paths)} record(s): " + ", ".join(str(path) for path in paths))
+    print("\n".join(report(rows, settings)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.calibrate_paired", description=__doc__.split("\n\n")[0])
     parser.add_argument("--unchanged", type=int, default=4, help="unchanged trials (false alarms)")
@@ -368,8 +477,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="count the unchanged runs whose detectable regression on an endpoint was at most this (%%)")
     parser.add_argument("--policy", type=Path, default=layout.POLICY, help="policy file for the paired verdicts")
     parser.add_argument("--port", type=int, default=8200)
-    parser.add_argument("--out", type=Path, required=True, help="trial folders (kept: a rerun judges what is there)")
+    parser.add_argument("--out", type=Path, help="trial folders (kept: a rerun judges what is there)")
+    parser.add_argument("--record", type=Path,
+                        help="also write the trials' rows and settings to this file (e.g. benchmarks/records/"
+                             "paired-DATE.json) for --combine")
+    parser.add_argument("--combine", type=Path, nargs="+", metavar="RECORD",
+                        help="run nothing: print the tables over the trials of these records together")
     args = parser.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args)
+    if args.out is None:
+        parser.error("--out is required (or --combine RECORD...)")
     unwind_on_sigterm()
     os.environ.pop("VOICEASSIST_INJECT_LATENCY", None)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -388,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
                    "paired_detectable_all": detectable_everywhere(paired),
                    "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints},
                    "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None,
-                   "paired_run_wide": (paired.get("run_wide") or {}).get("state")}
+                   "paired_run_wide": (paired.get("run_wide") or {}).get("state"),
+                   "control_swings": control_margin(args.out / name / "paired", args.policy)}
             seen[kind] = seen.get(kind, 0) + 1
             if args.baseline_mode and (args.baseline_trials is None or seen[kind] <= args.baseline_trials):
                 single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args, setting)
@@ -397,35 +516,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
     (args.out / "trials.json").write_text(json.dumps(rows, indent=1))
-    print("\nPaired A/B (base and head in rounds on this machine):")
-    print("\n".join(table(rows, "paired", args)))
-    judged = [row for row in rows if row["paired_failing_elsewhere"] is not None
-              and "cannot judge" not in row["paired"].values()]
-    if judged:
-        alarms = sum(bool(row["paired_failing_elsewhere"]) for row in judged)
-        print(f"injected trials with a failing finding on an endpoint not injected (a false alarm there): "
-              f"{calibrate.rate(alarms, len(judged))}")
-    print("\n".join(run_wide_table(rows)))
-    if args.baseline_mode:
-        print("\nCommitted baseline (one smoke run, gate check against baselines/smoke.json):")
-        print("\n".join(table(rows, "baseline", args)))
-    for endpoint in args.endpoints:  # on the trials that did not slow it: what the verdict could have seen
-        figures = [row["paired_detectable"][endpoint] for row in rows if endpoint not in row["paired"]
-                   and row["paired_detectable"].get(endpoint) is not None]
-        if figures:
-            print(f"paired detectable on {endpoint}: median +{statistics.median(figures):.0f}% "
-                  f"(min {min(figures):.0f}, max {max(figures):.0f})")
-        # on the trials that slowed it: the slowdown as the paired verdict measured it, at the trimmed mean
-        measured = [row["paired_centre_change"][endpoint] for row in rows if endpoint in row["paired"]
-                    and row["paired_centre_change"].get(endpoint) is not None]
-        if measured:
-            print(f"injected +{args.pct:g}% ({args.inject_as}) on {endpoint} measured at the trimmed mean: median "
-                  f"{statistics.median(measured):+.0f}% (min {min(measured):+.0f}, max {max(measured):+.0f})")
-    power = power_table(rows, args.power_bar)
-    if len(power) > 2:
-        print("\nWhat each unchanged paired run could have flagged, per endpoint (the distribution test's "
-              "detectable regression):")
-        print("\n".join(power))
+    if args.record:
+        write_record(args.record, rows, commit, args)
+    print("\n".join(report(rows, args)))
     unchanged = [round_noise.rounds_of(args.out / row["trial"] / "paired" / ab.ROUNDS) for row in rows
                  if "unchanged" in row["paired"]]
     if sum(map(len, unchanged)) >= round_noise.MIN_ROUNDS:  # what limits the verdict: the rounds' own speed

@@ -480,6 +480,13 @@ def round_departures(paired: list[Block]) -> list[tuple[float, float]]:
     return [(float(base), float(head)) for base, head in zip(*levels, strict=True)]
 
 
+def typical_swing(departures: list[tuple[float, float]], statistics: Statistics) -> float:
+    """The rounds' typical swing (log scale): the root mean square of their departures (round_departures)
+    with the most departing round left out, never below the policy's minimum_between_run_cv."""
+    ranked = sorted(abs(d) for pair in departures for d in pair)
+    return max(math.sqrt(float(np.mean(np.square(ranked[:-1])))), math.log1p(statistics.minimum_between_run_cv))
+
+
 def _check_rounds_agree(paired: list[Block], statistics: Statistics) -> None:
     """The A/A control's first half: a round unlike the other rounds of its side across its endpoints, and
     unlike the other round of its block, by more than the rounds' own swing (a CPU hog, a noisy
@@ -497,8 +504,7 @@ def _check_rounds_agree(paired: list[Block], statistics: Statistics) -> None:
     departures = round_departures(paired)
     if not departures:
         return
-    ranked = sorted(abs(d) for pair in departures for d in pair)
-    typical = max(math.sqrt(float(np.mean(np.square(ranked[:-1])))), math.log1p(statistics.minimum_between_run_cv))
+    typical = typical_swing(departures, statistics)
     bar = max(math.log1p(statistics.control_shift_pct / 100.0), statistics.control_swings * typical)
     apart = [(departure, partner, run, side, other)
              for block, (base, head) in zip(paired, departures, strict=True)

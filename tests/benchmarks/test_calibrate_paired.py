@@ -77,3 +77,45 @@ def test_the_shared_change_is_counted_per_kind_of_trial():
             {"paired": {"A": "detected", "B": "missed"}, "paired_run_wide": "different"}]
     lines = calibration.run_wide_table(rows)
     assert "| unchanged | 1 | 1 | 0 | 1 |" in lines and "| injected | 0 | 0 | 1 | 0 |" in lines
+
+
+def record(tmp_path, name: str, trials: list[dict], pct: float = 30.0):
+    path = tmp_path / name
+    calibration_args = argparse.Namespace(rounds=None, round_time=None, sample_target=None, pct=pct,
+                                          inject_as="client", endpoints=["GET /a"], together=True,
+                                          disturbance="throttle")
+    calibration.write_record(path, trials, "abc123", calibration_args)
+    return path
+
+
+def trial(kind: str, outcome: str, swings: float | None = 1.5) -> dict:
+    injected = kind == "inject"
+    return {"trial": f"01-{kind}", "paired": {"GET /a" if injected else kind: outcome},
+            "paired_detectable": {"GET /a": 20.0}, "paired_detectable_all": {"GET /a": 20.0},
+            "paired_centre_change": {"GET /a": 31.0 if injected else None},
+            "paired_failing_elsewhere": [] if injected else None, "paired_run_wide": "same",
+            "control_swings": swings}
+
+
+def test_records_of_several_nights_add_up(tmp_path, capsys):
+    first = record(tmp_path, "one.json", [trial("unchanged", "pass"), trial("inject", "detected", 2.0)])
+    second = record(tmp_path, "two.json", [trial("unchanged", "fail", 4.0), trial("inject", "missed", None)])
+    rows, meta = calibration.read_records([first, second])
+    assert len(rows) == 4 and meta["endpoints"] == ["GET /a"] and meta["rounds"] == 12
+    assert calibration.main(["--combine", str(first), str(second)]) == 0
+    printed = capsys.readouterr().out
+    assert "| unchanged | 2 | 1/2 (1-99%) | 1 | 0 |" in printed
+    assert "| +30% GET /a | 2 | 1/2 (1-99%) | 1 | 0 |" in printed
+    assert "3 undisturbed trials: the most departing round stood 2.0 swings out (median; 1.5 to 4.0), 0 beyond" \
+        in printed
+
+
+def test_records_at_another_size_or_unreadable_are_refused_by_name(tmp_path):
+    first = record(tmp_path, "one.json", [trial("unchanged", "pass")])
+    other = record(tmp_path, "other.json", [trial("unchanged", "pass")], pct=100.0)
+    with pytest.raises(SystemExit, match="other.json: injected \\+100.0% .* records add up at one size only"):
+        calibration.read_records([first, other])
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"trials": []}')
+    with pytest.raises(SystemExit, match="broken.json: not a record of this benchmark"):
+        calibration.read_records([first, broken])
