@@ -496,11 +496,16 @@ def _check_run_shift(shift_pct: dict[str, float], statistics: Statistics, findin
     if centre >= statistics.run_shift_fail_pct:
         findings.append(Finding("fail", "run_shift", AGGREGATED, metric,
                                 f"{moved}, beyond the policy's {statistics.run_shift_fail_pct:g}%"))
-    elif abs(centre) >= statistics.run_shift_unjudgeable_pct:
+    elif centre >= statistics.run_shift_unjudgeable_pct:
         findings.append(Finding("unjudgeable", "run_shift", AGGREGATED, metric,
                                 f"{moved}: a busy runner and a change that slows everything alike look the same "
                                 "against a baseline recorded elsewhere; rerun on a quieter runner, and if it persists "
                                 "it is the change (compare base and head paired)"))
+    elif abs(centre) >= statistics.run_shift_unjudgeable_pct:
+        findings.append(Finding("unjudgeable", "run_shift", AGGREGATED, metric,
+                                f"{moved}: this machine is faster than the baseline's, by enough to hide a change that "
+                                "slows everything alike; if it is not the machine the baseline was recorded on, record "
+                                "one here (make baseline) or compare base and head paired (make ab)"))
     else:
         findings.append(Finding("warn", "run_shift", AGGREGATED, metric,
                                 f"{moved} (a slower/faster runner, or a change that affects everything); "
