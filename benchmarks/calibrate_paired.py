@@ -57,9 +57,11 @@ from scipy import optimize
 
 from benchmarks import calibrate, round_noise
 from gate.judge import paired as paired_judge
+from gate.judge.distribution import SHIFT_STATISTICS
+from gate.judge.noise import TRIMMED_MEAN
 from gate.judge.statistics import trimmed_log_mean
 from gate.read.histogram import Histogram
-from gate.read.policy import load_policy
+from gate.read.policy import DISTRIBUTION, load_policy
 from gate.read.run import read_run
 from scripts import ab, layout, profiles
 from scripts.run import unwind_on_sigterm
@@ -215,6 +217,52 @@ def control_margin(folder: Path, policy: Path) -> float | None:
         return None
     typical = paired_judge.typical_swing(departures, load_policy(policy, "smoke").statistics)
     return max(abs(d) for pair in departures for d in pair) / typical
+
+
+def null_p_values(folder: Path, policy_path: Path) -> dict[str, list[float]]:
+    """{endpoint: one-sided p-value of 'the head is slower', per statistic of the distribution test}, for
+    every endpoint the policy judges, as the paired verdict models it (each endpoint net of what the run
+    shared): on an unchanged trial, uniform between 0 and 1 if the noise model is right. Hundreds of
+    tests a trial, where the run's verdict is one: the model's calibration, measured far finer than by
+    counting false alarms."""
+    rounds = sorted((folder / ab.ROUNDS).glob("[0-9][0-9]-*"))
+    if not rounds or not all(map(ran, rounds)):
+        return {}
+    policy = load_policy(policy_path, "smoke")
+    same_machine = replace(policy, statistics=replace(policy.statistics, run_shift_normalisation=False))
+    paired = paired_judge.unserved_by_base(paired_judge.blocks([(path.name.split("-", 1)[1], read_run(path))
+                                                                 for path in rounds]))
+    shifts = paired_judge.PairedShifts(paired, same_machine)
+    found = {}
+    for endpoint in sorted(shifts.differences[TRIMMED_MEAN]):
+        rule = policy.for_endpoint(endpoint)
+        metric = rule.metrics.get(DISTRIBUTION)
+        if rule.quarantined or metric is None or not metric.relative:
+            continue
+        test = shifts(endpoint, None, metric.relative_pct, metric.relative_floor)
+        if test is not None:
+            found[endpoint] = [round(shift.p_worse(), 5) for shift in test.shifts]
+    return found
+
+
+def calibration_lines(rows: list[dict]) -> list[str]:
+    """How often the unchanged trials' p-values fell below 5% and 1%, each way, per statistic: what a right
+    noise model gives is 5% and 1%."""
+    per_statistic: dict[str, list[float]] = {}
+    for row in rows:
+        for values in (row.get("null_p_values") or {}).values():
+            for name, value in zip(SHIFT_STATISTICS.values(), values, strict=True):
+                per_statistic.setdefault(name, []).append(value)
+    if not per_statistic:
+        return []
+    lines = ["\nthe noise model on the unchanged trials (every judged endpoint, each statistic; right: 5% and 1%):",
+             "| statistic | tests | slower, p < 5% | slower, p < 1% | faster, p < 5% | faster, p < 1% |",
+             "|---|---|---|---|---|---|"]
+    for name, values in per_statistic.items():
+        share = [100.0 * sum(test(v) for v in values) / len(values)
+                 for test in (lambda v: v < 0.05, lambda v: v < 0.01, lambda v: v > 0.95, lambda v: v > 0.99)]
+        lines.append(f"| {name} | {len(values)} | " + " | ".join(f"{x:.1f}%" for x in share) + " |")
+    return lines
 
 
 def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args,
@@ -398,7 +446,7 @@ def report(rows: list[dict], settings: argparse.Namespace) -> list[str]:
     if len(power) > 2:
         lines += [("\nWhat each unchanged paired run could have flagged, per endpoint (the distribution test's "
                    "detectable regression):"), *power]
-    return lines + margin_line(rows, settings.policy)
+    return lines + margin_line(rows, settings.policy) + calibration_lines(rows)
 
 
 RECORDED = ("pct", "inject_as", "endpoints", "together", "disturbance")
@@ -507,7 +555,9 @@ def main(argv: list[str] | None = None) -> int:
                    "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints},
                    "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None,
                    "paired_run_wide": (paired.get("run_wide") or {}).get("state"),
-                   "control_swings": control_margin(args.out / name / "paired", args.policy)}
+                   "control_swings": control_margin(args.out / name / "paired", args.policy),
+                   "null_p_values": null_p_values(args.out / name / "paired", args.policy) if kind == "unchanged"
+                   else None}
             seen[kind] = seen.get(kind, 0) + 1
             if args.baseline_mode and (args.baseline_trials is None or seen[kind] <= args.baseline_trials):
                 single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args, setting)

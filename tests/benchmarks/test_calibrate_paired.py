@@ -119,3 +119,14 @@ def test_records_at_another_size_or_unreadable_are_refused_by_name(tmp_path):
     broken.write_text('{"trials": []}')
     with pytest.raises(SystemExit, match="broken.json: not a record of this benchmark"):
         calibration.read_records([first, broken])
+
+
+def test_the_noise_models_calibration_counts_small_p_values_each_way_per_statistic():
+    rows = [{"null_p_values": {"GET /a": [0.004, 0.5, 0.97], "GET /b": [0.03, 0.995, 0.6]}},
+            {"null_p_values": {"GET /a": [0.2, 0.3, 0.4], "GET /b": [0.7, 0.8, 0.9]}},
+            {"null_p_values": None}]  # an injected trial: not a null
+    lines = calibration.calibration_lines(rows)
+    assert "| trimmed mean | 4 | 50.0% | 25.0% | 0.0% | 0.0% |" in lines
+    assert "| p90 | 4 | 0.0% | 0.0% | 25.0% | 25.0% |" in lines
+    assert "| p95 | 4 | 0.0% | 0.0% | 25.0% | 0.0% |" in lines
+    assert calibration.calibration_lines([{"null_p_values": None}]) == []
