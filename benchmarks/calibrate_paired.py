@@ -62,7 +62,7 @@ from gate.judge.noise import TRIMMED_MEAN
 from gate.judge.statistics import trimmed_log_mean
 from gate.read.histogram import Histogram
 from gate.read.policy import DISTRIBUTION, load_policy
-from gate.read.run import read_run
+from gate.read.run import AGGREGATED, read_run
 from scripts import ab, layout, profiles
 from scripts.run import unwind_on_sigterm
 
@@ -324,10 +324,11 @@ def outcomes(verdict: dict, kind: str, endpoints: str | None) -> dict[str, str]:
 
 def failing_elsewhere(verdict: dict, endpoints: str) -> list[str]:
     """The endpoints not injected that a failing finding names: in an injected trial, every other endpoint
-    is unchanged, so each trial is also a false-alarm trial for them."""
+    is unchanged, so each trial is also a false-alarm trial for them. Not the Aggregated row: the head
+    did change, and what every endpoint shared is counted apart (run_wide_table)."""
     injected_names = set(endpoints.split(","))
     return sorted({f["endpoint"] for f in verdict.get("findings", [])
-                   if f["severity"] == "fail" and f["endpoint"] not in injected_names})
+                   if f["severity"] == "fail" and f["endpoint"] not in injected_names | {AGGREGATED}})
 
 
 def distribution(verdict: dict, endpoint: str) -> dict:
