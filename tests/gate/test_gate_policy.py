@@ -31,7 +31,7 @@ def test_the_seeds_slos_are_absolute_p95_limits_that_fail(smoke, endpoint, limit
     assert not p95.relative
     shape = smoke.for_endpoint(endpoint).metrics["distribution"]
     if endpoint not in ("POST /api/auth/login", "GET /health"):
-        assert shape.relative and (shape.relative_pct, shape.relative_floor, shape.severity) == (15, 0.5, "fail")
+        assert shape.relative and (shape.relative_pct, shape.relative_floor, shape.severity) == (15, 0.25, "fail")
 
 
 @pytest.mark.parametrize("endpoint", ["POST /api/auth/login", "POST /api/auth/logout"])
@@ -43,7 +43,7 @@ def test_burst_endpoints_are_not_compared_with_the_baseline(smoke, endpoint):
 
 @pytest.mark.parametrize("endpoint", ["GET /health", "WS /api/realtime/ws ping"])
 def test_endpoints_below_locusts_resolution_keep_only_their_absolute_limits(smoke, endpoint):
-    # 0.5-1 ms on whole-millisecond buckets: the 0.5-ms floor alone is 50-100% of them
+    # 0.5-1 ms on whole-millisecond buckets: most requests in one or two buckets, the tails all rounding
     assert not smoke.for_endpoint(endpoint).metrics["distribution"].relative
     assert smoke.for_endpoint("GET /health/detailed").metrics["distribution"].relative
 
