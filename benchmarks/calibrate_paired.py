@@ -204,10 +204,12 @@ def ran(folder: Path) -> bool:
     return all((folder / name).is_file() for name in ("stats.json", "metrics.json", "report.html"))
 
 
-def control_margin(folder: Path, policy: Path) -> float | None:
-    """How far the trial's most departing round stood from the other rounds of its side, in the rounds'
-    typical swings (the A/A control's measure; it fires beyond the policy's control_swings): the margin
-    an undisturbed run leaves. None when the rounds are too few or too thin to measure it."""
+def control_reach(folder: Path, policy: Path) -> float | None:
+    """How far the trial's most departing round went toward the A/A control's bar: the lesser of its
+    departure from the other rounds of its side and from the other round of its block, over the bar
+    (beyond the policy's control_shift_pct and control_swings times the rounds' typical swing); above 1
+    the control fires. The margin an undisturbed run leaves; None when the rounds are too few or too
+    thin to measure it."""
     rounds = sorted((folder / ab.ROUNDS).glob("[0-9][0-9]-*"))
     if len(rounds) < 2 * paired_judge.MIN_BLOCKS_FOR_CONTROL or not all(map(ran, rounds)):
         return None
@@ -215,8 +217,11 @@ def control_margin(folder: Path, policy: Path) -> float | None:
     departures = paired_judge.round_departures(blocks)
     if not departures:
         return None
-    typical = paired_judge.typical_swing(departures, load_policy(policy, "smoke").statistics)
-    return max(abs(d) for pair in departures for d in pair) / typical
+    statistics_ = load_policy(policy, "smoke").statistics
+    bar = max(math.log1p(statistics_.control_shift_pct / 100.0),
+              statistics_.control_swings * paired_judge.typical_swing(departures, statistics_))
+    # the control fires on a round beyond the bar from the other rounds of its side AND from its block's other
+    return max(min(abs(a), abs(a - b)) for base, head in departures for a, b in ((base, head), (head, base))) / bar
 
 
 def null_p_values(folder: Path, policy_path: Path) -> dict[str, list[float]]:
@@ -403,16 +408,15 @@ def table(rows: list[dict], mode: str, args) -> list[str]:
     return lines
 
 
-def margin_line(rows: list[dict], policy: Path) -> list[str]:
-    """The A/A control's margin on the undisturbed trials: their most departing round, in swings."""
-    margins = [row["control_swings"] for row in rows
-               if row.get("control_swings") is not None and "disturbed" not in row["paired"]]
-    if not margins:
+def margin_line(rows: list[dict]) -> list[str]:
+    """The A/A control on the undisturbed trials: how far their most departing round went toward its bar."""
+    reach = [row["control_reach"] for row in rows
+             if row.get("control_reach") is not None and "disturbed" not in row["paired"]]
+    if not reach:
         return []
-    bar = load_policy(policy, "smoke").statistics.control_swings
-    line = (f"\nthe A/A control on the {len(margins)} undisturbed trials: the most departing round stood "
-            f"{statistics.median(margins):.1f} swings out (median; {min(margins):.1f} to {max(margins):.1f}), "
-            f"{sum(m > bar for m in margins)} beyond the bar of {bar:g}")
+    line = (f"\nthe A/A control on the {len(reach)} undisturbed trials: the most departing round went "
+            f"{statistics.median(reach):.0%} of the way to the control's bar (median; {min(reach):.0%} to "
+            f"{max(reach):.0%}), {sum(r > 1 for r in reach)} beyond it")
     return [line]
 
 
@@ -447,7 +451,7 @@ def report(rows: list[dict], settings: argparse.Namespace) -> list[str]:
     if len(power) > 2:
         lines += [("\nWhat each unchanged paired run could have flagged, per endpoint (the distribution test's "
                    "detectable regression):"), *power]
-    return lines + margin_line(rows, settings.policy) + calibration_lines(rows)
+    return lines + margin_line(rows) + calibration_lines(rows)
 
 
 RECORDED = ("pct", "inject_as", "endpoints", "together", "disturbance")
@@ -556,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
                    "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints},
                    "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None,
                    "paired_run_wide": (paired.get("run_wide") or {}).get("state"),
-                   "control_swings": control_margin(args.out / name / "paired", args.policy),
+                   "control_reach": control_reach(args.out / name / "paired", args.policy),
                    "null_p_values": null_p_values(args.out / name / "paired", args.policy) if kind == "unchanged"
                    else None}
             seen[kind] = seen.get(kind, 0) + 1

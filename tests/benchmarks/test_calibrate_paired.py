@@ -88,26 +88,26 @@ def record(tmp_path, name: str, trials: list[dict], pct: float = 30.0):
     return path
 
 
-def trial(kind: str, outcome: str, swings: float | None = 1.5) -> dict:
+def trial(kind: str, outcome: str, reach: float | None = 0.3) -> dict:
     injected = kind == "inject"
     return {"trial": f"01-{kind}", "paired": {"GET /a" if injected else kind: outcome},
             "paired_detectable": {"GET /a": 20.0}, "paired_detectable_all": {"GET /a": 20.0},
             "paired_centre_change": {"GET /a": 31.0 if injected else None},
             "paired_failing_elsewhere": [] if injected else None, "paired_run_wide": "same",
-            "control_swings": swings}
+            "control_reach": reach}
 
 
 def test_records_of_several_nights_add_up(tmp_path, capsys):
-    first = record(tmp_path, "one.json", [trial("unchanged", "pass"), trial("inject", "detected", 2.0)])
-    second = record(tmp_path, "two.json", [trial("unchanged", "fail", 4.0), trial("inject", "missed", None)])
+    first = record(tmp_path, "one.json", [trial("unchanged", "pass"), trial("inject", "detected", 0.5)])
+    second = record(tmp_path, "two.json", [trial("unchanged", "fail", 1.2), trial("inject", "missed", None)])
     rows, meta = calibration.read_records([first, second])
     assert len(rows) == 4 and meta["endpoints"] == ["GET /a"] and meta["rounds"] == 12
     assert calibration.main(["--combine", str(first), str(second)]) == 0
     printed = capsys.readouterr().out
     assert "| unchanged | 2 | 1/2 (1-99%) | 1 | 0 |" in printed
     assert "| +30% GET /a | 2 | 1/2 (1-99%) | 1 | 0 |" in printed
-    assert "3 undisturbed trials: the most departing round stood 2.0 swings out (median; 1.5 to 4.0), 0 beyond" \
-        in printed
+    assert ("3 undisturbed trials: the most departing round went 50% of the way to the control's bar (median; "
+            "30% to 120%), 1 beyond it") in printed
 
 
 def test_records_at_another_size_or_unreadable_are_refused_by_name(tmp_path):
