@@ -130,3 +130,13 @@ def test_the_noise_models_calibration_counts_small_p_values_each_way_per_statist
     assert "| p90 | 4 | 0.0% | 0.0% | 25.0% | 25.0% |" in lines
     assert "| p95 | 4 | 0.0% | 0.0% | 25.0% | 0.0% |" in lines
     assert calibration.calibration_lines([{"null_p_values": None}]) == []
+
+
+def test_detection_is_split_by_what_the_injection_came_to():
+    rows = [{"paired": {"GET /a": "detected"}, "paired_centre_change": {"GET /a": 31.0}},
+            {"paired": {"GET /a": "missed"}, "paired_centre_change": {"GET /a": 26.0}},
+            {"paired": {"GET /a": "missed"}, "paired_centre_change": {"GET /a": 8.0}},
+            {"paired": {"GET /a": "cannot judge"}, "paired_centre_change": {"GET /a": 40.0}},
+            {"paired": {"unchanged": "pass"}, "paired_centre_change": {"GET /a": 1.0}}]
+    lines = calibration.by_slowdown_table(rows, 30.0)
+    assert lines[-1] == "| GET /a | 1/2 (1-99%) | 0/1 (0-98%) |"
