@@ -397,8 +397,9 @@ def run_wide_table(rows: list[dict]) -> list[str]:
 def by_slowdown_table(rows: list[dict], pct: float) -> list[str]:
     """Per injected endpoint, the judged trials split by what the injection came to at the client (the paired
     change of the trimmed mean): caught where it came out at pct - 5% or more, and where it came out
-    below. A fixed delay does not always show one for one (the load generator's own scheduling hides part of
-    a sub-millisecond one when it is busy), and a miss of a slowdown that was not there is no miss."""
+    below. A fixed delay does not always show one for one (in one trial the machine slowed by 40% after its
+    first block, and a 0.8-ms delay on /api/auth/me stopped showing: +8% over the trial), and a miss of a
+    slowdown that was not there is no miss of the verdict's."""
     split: dict[str, list[list[bool]]] = {}
     for row in rows:
         for endpoint, result in row["paired"].items():
