@@ -61,7 +61,7 @@ from gate.judge.distribution import SHIFT_STATISTICS
 from gate.judge.noise import TRIMMED_MEAN
 from gate.judge.statistics import trimmed_log_mean
 from gate.read.histogram import Histogram
-from gate.read.policy import DISTRIBUTION, load_policy
+from gate.read.policy import DISTRIBUTION, Policy, Statistics, load_policy
 from gate.read.run import AGGREGATED, read_run
 from scripts import ab, layout, profiles
 from scripts.run import unwind_on_sigterm
@@ -204,40 +204,37 @@ def ran(folder: Path) -> bool:
     return all((folder / name).is_file() for name in ("stats.json", "metrics.json", "report.html"))
 
 
-def control_reach(folder: Path, policy: Path) -> float | None:
+def trial_blocks(folder: Path) -> list[paired_judge.Block] | None:
+    """The trial's finished rounds, read once, as the paired verdict's blocks; None when any is missing."""
+    rounds = sorted((folder / ab.ROUNDS).glob("[0-9][0-9]-*"))
+    if not rounds or not all(map(ran, rounds)):
+        return None
+    return paired_judge.blocks([(path.name.split("-", 1)[1], read_run(path)) for path in rounds])
+
+
+def control_reach(blocks: list[paired_judge.Block], statistics_: Statistics) -> float | None:
     """How far the trial's most departing round went toward the A/A control's bar: the lesser of its
     departure from the other rounds of its side and from the other round of its block, over the bar
-    (beyond the policy's control_shift_pct and control_swings times the rounds' typical swing); above 1
-    the control fires. The margin an undisturbed run leaves; None when the rounds are too few or too
-    thin to measure it."""
-    rounds = sorted((folder / ab.ROUNDS).glob("[0-9][0-9]-*"))
-    if len(rounds) < 2 * paired_judge.MIN_BLOCKS_FOR_CONTROL or not all(map(ran, rounds)):
+    (paired.control_bar); above 1 the control fires. The margin an undisturbed run leaves; None when the
+    rounds are too few or too thin to measure it."""
+    if len(blocks) < paired_judge.MIN_BLOCKS_FOR_CONTROL:
         return None
-    blocks = paired_judge.blocks([(path.name.split("-", 1)[1], read_run(path)) for path in rounds])
     departures = paired_judge.round_departures(blocks)
     if not departures:
         return None
-    statistics_ = load_policy(policy, "smoke").statistics
-    bar = max(math.log1p(statistics_.control_shift_pct / 100.0),
-              statistics_.control_swings * paired_judge.typical_swing(departures, statistics_))
+    _, bar = paired_judge.control_bar(departures, statistics_)
     # the control fires on a round beyond the bar from the other rounds of its side AND from its block's other
     return max(min(abs(a), abs(a - b)) for base, head in departures for a, b in ((base, head), (head, base))) / bar
 
 
-def null_p_values(folder: Path, policy_path: Path) -> dict[str, list[float]]:
+def null_p_values(blocks: list[paired_judge.Block], policy: Policy) -> dict[str, list[float]]:
     """{endpoint: one-sided p-value of 'the head is slower', per statistic of the distribution test}, for
     every endpoint the policy judges, as the paired verdict models it (each endpoint net of what the run
     shared): on an unchanged trial, uniform between 0 and 1 if the noise model is right. Hundreds of
     tests a trial, where the run's verdict is one: the model's calibration, measured far finer than by
     counting false alarms."""
-    rounds = sorted((folder / ab.ROUNDS).glob("[0-9][0-9]-*"))
-    if not rounds or not all(map(ran, rounds)):
-        return {}
-    policy = load_policy(policy_path, "smoke")
     same_machine = replace(policy, statistics=replace(policy.statistics, run_shift_normalisation=False))
-    paired = paired_judge.unserved_by_base(paired_judge.blocks([(path.name.split("-", 1)[1], read_run(path))
-                                                                 for path in rounds]))
-    shifts = paired_judge.PairedShifts(paired, same_machine)
+    shifts = paired_judge.PairedShifts(paired_judge.unserved_by_base(blocks), same_machine)
     found = {}
     for endpoint in sorted(shifts.differences[TRIMMED_MEAN]):
         rule = policy.for_endpoint(endpoint)
@@ -567,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("VOICEASSIST_INJECT_LATENCY", None)
     args.out.mkdir(parents=True, exist_ok=True)
     commit = ab.resolve_commit("HEAD")
+    policy = load_policy(args.policy, "smoke")
     rows, seen = [], {}
     with ab.base_worktree(commit) as tree:
         for number, (kind, endpoint) in enumerate(conditions(args), start=1):
@@ -575,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
             paired = paired_trial(args.out / name / "paired", kind, endpoint, tree, commit, args, client_gains(rows))
             setting_file, sizes_file = (args.out / name / "paired" / file for file in ("injected.txt", "injection.json"))
             setting = setting_file.read_text().strip() if setting_file.is_file() else None
+            blocks = trial_blocks(args.out / name / "paired")
             row = {"trial": name, "paired": outcomes(paired, kind, endpoint), "paired_reason": paired["reason"][:160],
                    "injected": setting, "injection": json.loads(sizes_file.read_text()) if sizes_file.is_file() else None,
                    "paired_detectable": {e: detectable(paired, e) for e in args.endpoints},
@@ -582,9 +581,8 @@ def main(argv: list[str] | None = None) -> int:
                    "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints},
                    "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None,
                    "paired_run_wide": (paired.get("run_wide") or {}).get("state"),
-                   "control_reach": control_reach(args.out / name / "paired", args.policy),
-                   "null_p_values": null_p_values(args.out / name / "paired", args.policy) if kind == "unchanged"
-                   else None}
+                   "control_reach": control_reach(blocks, policy.statistics) if blocks else None,
+                   "null_p_values": null_p_values(blocks, policy) if blocks and kind == "unchanged" else None}
             seen[kind] = seen.get(kind, 0) + 1
             if args.baseline_mode and (args.baseline_trials is None or seen[kind] <= args.baseline_trials):
                 single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args, setting)

@@ -480,11 +480,13 @@ def round_departures(paired: list[Block]) -> list[tuple[float, float]]:
     return [(float(base), float(head)) for base, head in zip(*levels, strict=True)]
 
 
-def typical_swing(departures: list[tuple[float, float]], statistics: Statistics) -> float:
-    """The rounds' typical swing (log scale): the root mean square of their departures (round_departures)
-    with the most departing round left out, never below the policy's minimum_between_run_cv."""
+def control_bar(departures: list[tuple[float, float]], statistics: Statistics) -> tuple[float, float]:
+    """(the rounds' typical swing, the A/A control's bar), log scale. The swing: the root mean square of
+    their departures (round_departures) with the most departing round left out, never below the policy's
+    minimum_between_run_cv; the bar: beyond control_shift_pct and control_swings times that swing."""
     ranked = sorted(abs(d) for pair in departures for d in pair)
-    return max(math.sqrt(float(np.mean(np.square(ranked[:-1])))), math.log1p(statistics.minimum_between_run_cv))
+    typical = max(math.sqrt(float(np.mean(np.square(ranked[:-1])))), math.log1p(statistics.minimum_between_run_cv))
+    return typical, max(math.log1p(statistics.control_shift_pct / 100.0), statistics.control_swings * typical)
 
 
 def _check_rounds_agree(paired: list[Block], statistics: Statistics) -> None:
@@ -504,8 +506,7 @@ def _check_rounds_agree(paired: list[Block], statistics: Statistics) -> None:
     departures = round_departures(paired)
     if not departures:
         return
-    typical = typical_swing(departures, statistics)
-    bar = max(math.log1p(statistics.control_shift_pct / 100.0), statistics.control_swings * typical)
+    typical, bar = control_bar(departures, statistics)
     apart = [(departure, partner, run, side, other)
              for block, (base, head) in zip(paired, departures, strict=True)
              for departure, partner, run, side, other in ((base, head, block.base, BASE, block.head),
