@@ -268,6 +268,9 @@ class RunRecord:
                 "scale": options.scale,
                 "think_scale": options.think_scale,
                 "sample_target": options.sample_target,
+                # only where it is set (paired rounds measuring denser): runs without it keep their fingerprint
+                **({"model_sample_target": options.model_sample_target}
+                   if getattr(options, "model_sample_target", 0) else {}),
             },
             "phases": phases,
             "user_classes": self.user_classes,

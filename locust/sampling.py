@@ -16,6 +16,11 @@ does not depend on how many users a run actually has (`--users`), and the runner
 target with the run time (`scripts/profiles.py`): a shorter or smaller run sends the same
 per-client rates.
 
+A task that asks the model (`asks_the_model`: a chat reply, the server's heaviest work, and sampled
+several times over, since several tasks call chat) may keep a lower target (`--model-sample-target`)
+than the short calls: paired rounds can measure the short endpoints denser without asking the model
+twice as often.
+
 A task whose endpoint the gateway limits per client (refresh 20/minute, /health 100/minute,
 /health/detailed 50/minute: locust/endpoints.py) is marked `per_client_limit`: each user runs it at
 most LIMIT_SHARE of that rate, and never two calls closer than the limit allows, even when catching
@@ -59,6 +64,13 @@ def per_client_limit(per_minute: float):
     return mark
 
 
+def asks_the_model(method):
+    """Mark a task whose requests wait on the model's reply: paced to the model's sample target when the run
+    gives one (--model-sample-target), else to the sample target like every other task."""
+    method.asks_the_model = True
+    return method
+
+
 def shortest_gap_s(task) -> float:
     """Seconds a user leaves between two runs of the task at least: its per-client limit's, else none."""
     limit = getattr(task, "per_client_per_minute", None)
@@ -78,13 +90,16 @@ def measured_tasks(user_class) -> list:
     return tasks
 
 
-def task_periods(user_classes, target: int, run_time_s: float) -> dict[str, dict[str, float]]:
+def task_periods(user_classes, target: int, run_time_s: float, model_target: int = 0) -> dict[str, dict[str, float]]:
     """{user type: {task name: seconds between two runs of it by one user}} for the pinned population.
 
     Tasks are shared by name: a task that several types have (the same behaviour, e.g. listing
-    conversations) is run by all their users together, each less often."""
+    conversations) is run by all their users together, each less often. A task marked `asks_the_model`
+    is paced to `model_target` when it is given (not 0), else to `target`."""
     if target <= 0 or not run_time_s or run_time_s <= 0:
         raise SamplingError(f"a sample target needs a positive target and run time, not {target} in {run_time_s} s")
+    if model_target < 0:
+        raise SamplingError(f"a model sample target is a count of requests (0: the sample target), not {model_target}")
     unpinned = [cls.__name__ for cls in user_classes if not getattr(cls, "fixed_count", 0)]
     if unpinned:
         raise SamplingError(
@@ -94,8 +109,12 @@ def task_periods(user_classes, target: int, run_time_s: float) -> dict[str, dict
     for cls in user_classes:
         for task in measured_tasks(cls):
             sharing[task.__name__] = sharing.get(task.__name__, 0) + cls.fixed_count
-    unit = run_time_s / (target * HEADROOM)
-    return {cls.__name__: {task.__name__: max(sharing[task.__name__] * unit, shortest_gap_s(task) / LIMIT_SHARE)
+
+    def unit(task) -> float:
+        paced_to = model_target if model_target and getattr(task, "asks_the_model", False) else target
+        return run_time_s / (paced_to * HEADROOM)
+
+    return {cls.__name__: {task.__name__: max(sharing[task.__name__] * unit(task), shortest_gap_s(task) / LIMIT_SHARE)
                            for task in measured_tasks(cls)}
             for cls in user_classes}
 

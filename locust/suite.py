@@ -49,6 +49,10 @@ def add_suite_options(parser) -> None:
                        help="Measure instead of imitating users: pace every task of each (pinned) user type so "
                             "that the run collects at least this many requests of every endpoint "
                             "(locust/sampling.py); think times then do not apply. 0: the seed's think times.")
+    group.add_argument("--model-sample-target", type=int, default=0,
+                       help="With --sample-target: pace the tasks that ask the model (chat) to this many requests "
+                            "instead (paired rounds measure the short endpoints denser than chat). 0: the sample "
+                            "target.")
     group.add_argument("--chat-transport", choices=CHAT_TRANSPORTS, default="auto",
                        help="How users ask questions: REST POST /api/chat, the realtime WebSocket, or auto: "
                             "REST when the target has it, decided once at the start of the run.")
@@ -102,7 +106,8 @@ class Suite:
         if self._task_periods is None:
             options = self.environment.parsed_options
             self._task_periods = task_periods(self.environment.user_classes, options.sample_target,
-                                              getattr(options, SAMPLED_RUN_TIME, None))
+                                              getattr(options, SAMPLED_RUN_TIME, None),
+                                              getattr(options, "model_sample_target", 0) or 0)
         return self._task_periods
 
     def transport(self) -> str:
@@ -148,8 +153,9 @@ def on_init(environment, **_kwargs) -> None:
             periods = suite.task_periods()
         except SamplingError as error:
             raise SystemExit(f"--sample-target {suite.sample_target}: {error}") from None
-        log.info("measuring: %d requests of every endpoint; seconds between one user's runs of each task: %s",
-                 suite.sample_target, {name: {task: round(s, 2) for task, s in tasks.items()}
+        model = environment.parsed_options.model_sample_target
+        log.info("measuring: %d requests of every endpoint%s; seconds between one user's runs of each task: %s",
+                 suite.sample_target, f" ({model} of the tasks that ask the model)" if model else "", {name: {task: round(s, 2) for task, s in tasks.items()}
                                        for name, tasks in periods.items()})
 
     # SIGUSR1: every greenlet's stack into the log, so that a Locust that does not finish in time

@@ -18,7 +18,7 @@ from chat import Chat
 from documents import upload_body
 from locust import FastHttpUser, task
 from run_metrics import counters
-from sampling import Timetable, every_type, measured_tasks, per_client_limit
+from sampling import Timetable, asks_the_model, every_type, measured_tasks, per_client_limit
 from session import ApiSession, envelope_ok, envelope_with, has_keys, healthy, markdown
 from task_deck import TaskDeck
 
@@ -115,6 +115,7 @@ class RegularUser(VoiceAssistUser):
     wait_range_s = (2.0, 8.0)
 
     @task(4)
+    @asks_the_model
     def ask_question(self) -> None:
         self.ask(random.choice(queries.SIMPLE + queries.MODERATE))
 
@@ -150,10 +151,12 @@ class PowerUser(VoiceAssistUser):
         self.conversation_id: str | None = None
 
     @task(3)
+    @asks_the_model
     def ask_complex(self) -> None:
         self.ask(random.choice(queries.COMPLEX))
 
     @task(2)
+    @asks_the_model
     def multi_turn(self) -> None:
         turns = random.choice(queries.MULTI_TURN)
         conversation_id = self.new_conversation(turns[0][:60])
@@ -287,6 +290,7 @@ class WebSocketUser(VoiceAssistUser):
     wait_range_s = (1.0, 5.0)
 
     @task(3)
+    @asks_the_model
     def realtime_question(self) -> None:
         if getattr(self, "chat", None) is None:
             self.ask("")  # counted failure: no sign-in

@@ -54,6 +54,9 @@ class Profile:
     paired_spawn_rate: float = 0.0
     paired_max_rounds: int = 0  # rounds a required endpoint left UNRESOLVED may extend the run to
     paired_sample_target: int = 0  # the rounds' sample target (per run_time_s, as sample_target); 0: sample_target
+    # the tasks that ask the model paced to this instead of sample_target (a paired round measuring denser
+    # keeps chat at the profile's sample-target); 0: sample_target. Not a setting of the file.
+    model_sample_target: int = 0
 
     def scaled(self, scale: float = 1.0, users: int | None = None, run_time_s: int | None = None) -> Profile:
         """The profile run smaller (or larger) without editing it; explicit figures win over scale.
@@ -69,7 +72,8 @@ class Profile:
             raise ProfileError(f"users ({new_users}) and run time ({new_time} s) must be at least 1")
         return replace(self, users=new_users, run_time_s=new_time, scale=scale,
                        spawn_rate=min(self.spawn_rate, float(new_users)),
-                       sample_target=math.ceil(self.sample_target * new_time / self.run_time_s))
+                       sample_target=math.ceil(self.sample_target * new_time / self.run_time_s),
+                       model_sample_target=math.ceil(self.model_sample_target * new_time / self.run_time_s))
 
 
 def available() -> list[str]:

@@ -179,6 +179,8 @@ def locust_command(
         command += ["--think-scale", str(think_scale)]
     if profile.sample_target:  # the profile's, scaled with its run time
         command += ["--sample-target", str(profile.sample_target)]
+        if profile.model_sample_target:  # chat at its own pace (paired rounds measuring denser)
+            command += ["--model-sample-target", str(profile.model_sample_target)]
     if processes > 1:  # Locust forks this many workers under a master on this machine
         command += ["--processes", str(processes)]
     if accounts is not None:

@@ -50,6 +50,8 @@ def test_the_rounds_measure_at_the_profiles_paired_sample_target_when_it_has_one
     assert (denser.sample_target, denser.paired_sample_target) == (200, 400)
     one_round, _ = ab.round_profile(denser)
     assert one_round.sample_target == 67  # 400 per 120 s, per 20-s round; the smoke's own runs keep 200
+    assert one_round.model_sample_target == 34  # chat keeps the sample-target's pace: 200 per 120 s
+    assert ab.round_profile(profiles.load("smoke"))[0].model_sample_target == 0  # not measuring denser: one pace
     (tmp_path / "smoke.conf").write_text(smoke + "paired-sample-target = many\n")
     with pytest.raises(ProfileError, match="many"):
         profiles.load("smoke", tmp_path)

@@ -18,6 +18,7 @@ from sampling import (
     LIMIT_SHARE,
     SamplingError,
     Timetable,
+    asks_the_model,
     every_type,
     measured_tasks,
     per_client_limit,
@@ -122,6 +123,25 @@ def test_periods_share_a_task_by_name_between_the_users_of_every_type_that_has_i
     assert periods["Admin"]["upload"] == pytest.approx(5 * unit)
 
 
+@asks_the_model
+def chat(user): ...
+
+
+def test_the_tasks_that_ask_the_model_keep_their_own_target_when_the_run_gives_one():
+    """Paired rounds measure the short endpoints denser than chat: a chat reply is the server's heaviest work,
+    and several tasks sample it already."""
+    regular = user_type("Regular", 2, chat, history)
+    power = user_type("Power", 3, chat, history)
+    denser = task_periods([regular, power], 400, 120, model_target=200)
+    assert denser["Regular"]["history"] == pytest.approx(5 * 120 / (400 * HEADROOM))
+    assert denser["Regular"]["chat"] == denser["Power"]["chat"] == pytest.approx(5 * 120 / (200 * HEADROOM))
+    assert task_periods([regular, power], 400, 120) == {  # no model target: every task at the sample target
+        name: {task: pytest.approx(5 * 120 / (400 * HEADROOM)) for task in ("chat", "history")}
+        for name in ("Regular", "Power")}
+    with pytest.raises(SamplingError, match="model sample target"):
+        task_periods([regular], 400, 120, model_target=-1)
+
+
 def test_a_task_under_a_per_client_limit_runs_at_most_its_share_of_the_limit_however_high_the_target():
     regular = user_type("Regular", 2, ask, refresh)
     periods = task_periods([regular], 100, 20)  # 100 of each in 20 s: 3 a second from each of two users
@@ -191,3 +211,27 @@ def test_the_runner_scales_the_target_with_the_run_time_so_each_client_keeps_its
     assert smoke.scaled(1.0, run_time_s=30).sample_target == 50
     assert smoke.scaled(0.5).sample_target == 100
     assert profiles.load("load").sample_target == 0  # the realistic mix keeps its think times
+
+
+def test_a_paired_round_measuring_denser_keeps_chat_at_the_profiles_pace(embedded_stack, tmp_path):
+    """A real 20-s round of the smoke at paired-sample-target 400 (67 a round): the short endpoints get their
+    67, the tasks that ask the model the sample-target's 34 (POST /api/conversations is multi_turn's alone),
+    and the round's metrics say so (its fingerprint: a round without it keeps the committed baselines')."""
+    from scripts import ab
+
+    (tmp_path / "smoke.conf").write_text((profiles.PROFILES / "smoke.conf").read_text()
+                                         + "paired-sample-target = 400\n")
+    one_round, _ = ab.round_profile(profiles.load("smoke", tmp_path))
+    assert (one_round.sample_target, one_round.model_sample_target) == (67, 34)
+    results = tmp_path / "round"
+    results.mkdir()
+    target = run.Target(embedded_stack.base_url, "external")
+    command = run.locust_command(one_round, target, results, embedded_stack.accounts_file)
+    assert command[command.index("--model-sample-target") + 1] == "34"
+    run.run_locust(command, one_round, target, results)
+    counts = {f"{e['method']} {e['name']}": e["num_requests"] for e in json.loads((results / "stats.json").read_text())}
+    short = [counts[name] for name in ("GET /api/auth/me", "GET /api/admin/panel/summary", "GET /metrics")]
+    assert min(short) >= 67, counts
+    assert 34 <= counts["POST /api/conversations"] < 0.75 * min(short), counts
+    settings = json.loads((results / "metrics.json").read_text())["settings"]
+    assert (settings["sample_target"], settings["model_sample_target"]) == (67, 34)
