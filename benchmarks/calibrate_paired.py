@@ -474,16 +474,21 @@ def report(rows: list[dict], settings: argparse.Namespace) -> list[str]:
 
 
 RECORDED = ("pct", "inject_as", "endpoints", "together", "disturbance")
+# what a record's rounds measured: nights add up only when these agree (a missing model target: 0, one pace)
+MEASURED_ALIKE = ("rounds", "round_time_s", "sample_target", "model_sample_target")
 
 
 def write_record(path: Path, rows: list[dict], commit: str, args: argparse.Namespace) -> None:
     """The trials' rows and how they were run, as a file to keep (benchmarks/records/): nights of this
     benchmark add up with --combine, where one session's hours buy too few trials for a rate of 1 in 20."""
     profile = profiles.load("smoke")
+    denser = args.sample_target or profile.paired_sample_target
     one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
     meta = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"), "commit": commit,
             "rounds": count, "round_time_s": one_round.run_time_s,
-            "sample_target": args.sample_target or profile.paired_sample_target or profile.sample_target,
+            "sample_target": denser or profile.sample_target,
+            # the tasks that ask the model keep the profile's pace in denser rounds (scripts/ab.round_profile)
+            "model_sample_target": profile.sample_target if denser else 0,
             **{key: getattr(args, key) for key in RECORDED}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"meta": meta, "trials": rows}, indent=1) + "\n")
@@ -502,6 +507,11 @@ def read_records(paths: list[Path]) -> tuple[list[dict], dict]:
         if shared and (meta.get("pct"), meta.get("inject_as")) != (shared["pct"], shared["inject_as"]):
             raise SystemExit(f"{path}: injected +{meta.get('pct')}% ({meta.get('inject_as')}), the others "
                              f"+{shared['pct']}% ({shared['inject_as']}): records add up at one size only")
+        differing = [key for key in MEASURED_ALIKE if shared and meta.get(key, 0) != shared.get(key, 0)]
+        if differing:
+            raise SystemExit(f"{path}: " + ", ".join(f"{key} {meta.get(key, 0)}" for key in differing)
+                             + ", the others " + ", ".join(f"{shared.get(key, 0)}" for key in differing)
+                             + ": records add up only when their rounds measured alike")
         shared = shared or meta
         rows += [{**row, "trial": f"{meta['date'][:10]} {row['trial']}"} for row in trials]
     endpoints = list(dict.fromkeys(e for row in rows for e in (row.get("paired_detectable") or {})))

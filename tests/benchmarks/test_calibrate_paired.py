@@ -5,6 +5,7 @@ per-endpoint power table. The trials themselves are real runs (a benchmark, not 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 import pytest
@@ -79,9 +80,9 @@ def test_the_shared_change_is_counted_per_kind_of_trial():
     assert "| unchanged | 1 | 1 | 0 | 1 |" in lines and "| injected | 0 | 0 | 1 | 0 |" in lines
 
 
-def record(tmp_path, name: str, trials: list[dict], pct: float = 30.0):
+def record(tmp_path, name: str, trials: list[dict], pct: float = 30.0, sample_target: int | None = None):
     path = tmp_path / name
-    calibration_args = argparse.Namespace(rounds=None, round_time=None, sample_target=None, pct=pct,
+    calibration_args = argparse.Namespace(rounds=None, round_time=None, sample_target=sample_target, pct=pct,
                                           inject_as="client", endpoints=["GET /a"], together=True,
                                           disturbance="throttle")
     calibration.write_record(path, trials, "abc123", calibration_args)
@@ -115,6 +116,11 @@ def test_records_at_another_size_or_unreadable_are_refused_by_name(tmp_path):
     other = record(tmp_path, "other.json", [trial("unchanged", "pass")], pct=100.0)
     with pytest.raises(SystemExit, match="other.json: injected \\+100.0% .* records add up at one size only"):
         calibration.read_records([first, other])
+    denser = record(tmp_path, "denser.json", [trial("unchanged", "pass")], sample_target=400)
+    assert json.loads(denser.read_text())["meta"]["model_sample_target"] == 200  # chat at the profile's pace
+    with pytest.raises(SystemExit, match="denser.json: sample_target 400, model_sample_target 200, the others "
+                                         "200, 0: records add up only when their rounds measured alike"):
+        calibration.read_records([first, denser])
     broken = tmp_path / "broken.json"
     broken.write_text('{"trials": []}')
     with pytest.raises(SystemExit, match="broken.json: not a record of this benchmark"):
