@@ -146,6 +146,10 @@ def on_init(environment, **_kwargs) -> None:
         RunReports.take_over(environment)
     suite = Suite(environment)
     record.facts["chat_transport"] = suite.transport
+    model = getattr(environment.parsed_options, "model_sample_target", 0)
+    if model and not suite.sample_target:
+        raise SystemExit(f"--model-sample-target {model}: paces the tasks that ask the model within a sample "
+                         "target; give --sample-target too (without one, users keep the seed's think times)")
     if suite.sample_target and not isinstance(environment.runner, WorkerRunner):
         # Locust gives a worker no run time; this option reaches the workers with the others
         setattr(environment.parsed_options, SAMPLED_RUN_TIME, environment.parsed_options.run_time)
@@ -153,10 +157,9 @@ def on_init(environment, **_kwargs) -> None:
             periods = suite.task_periods()
         except SamplingError as error:
             raise SystemExit(f"--sample-target {suite.sample_target}: {error}") from None
-        model = environment.parsed_options.model_sample_target
         log.info("measuring: %d requests of every endpoint%s; seconds between one user's runs of each task: %s",
-                 suite.sample_target, f" ({model} of the tasks that ask the model)" if model else "", {name: {task: round(s, 2) for task, s in tasks.items()}
-                                       for name, tasks in periods.items()})
+                 suite.sample_target, f" ({model} of the tasks that ask the model)" if model else "",
+                 {name: {task: round(s, 2) for task, s in tasks.items()} for name, tasks in periods.items()})
 
     # SIGUSR1: every greenlet's stack into the log, so that a Locust that does not finish in time
     # (the runner sends this before it kills one) says where it stands

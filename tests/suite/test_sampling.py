@@ -213,6 +213,15 @@ def test_the_runner_scales_the_target_with_the_run_time_so_each_client_keeps_its
     assert profiles.load("load").sample_target == 0  # the realistic mix keeps its think times
 
 
+def test_a_model_sample_target_without_a_sample_target_is_refused_by_name():
+    done = subprocess.run([sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", "1", "-t", "1s",
+                           "--host", "http://127.0.0.1:9", "--model-sample-target", "5"],
+                          cwd=layout.SUITE, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "--model-sample-target 5: paces the tasks that ask the model within a sample target; give " \
+           "--sample-target too" in done.stderr
+
+
 def test_a_paired_round_measuring_denser_keeps_chat_at_the_profiles_pace(embedded_stack, tmp_path):
     """A real 20-s round of the smoke at paired-sample-target 400 (67 a round): the short endpoints get their
     67, the tasks that ask the model the sample-target's 34 (POST /api/conversations is multi_turn's alone),
