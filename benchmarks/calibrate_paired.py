@@ -482,13 +482,13 @@ def write_record(path: Path, rows: list[dict], commit: str, args: argparse.Names
     """The trials' rows and how they were run, as a file to keep (benchmarks/records/): nights of this
     benchmark add up with --combine, where one session's hours buy too few trials for a rate of 1 in 20."""
     profile = profiles.load("smoke")
-    denser = args.sample_target or profile.paired_sample_target
+    if args.sample_target:  # as paired_trial measures its rounds
+        profile = replace(profile, paired_sample_target=args.sample_target)
     one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
+    measured = ab.measuring(profile)  # the rounds' sample targets, per the profile's run time
     meta = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"), "commit": commit,
             "rounds": count, "round_time_s": one_round.run_time_s,
-            "sample_target": denser or profile.sample_target,
-            # the tasks that ask the model keep the profile's pace in denser rounds (scripts/ab.round_profile)
-            "model_sample_target": profile.sample_target if denser else 0,
+            "sample_target": measured.sample_target, "model_sample_target": measured.model_sample_target,
             **{key: getattr(args, key) for key in RECORDED}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"meta": meta, "trials": rows}, indent=1) + "\n")

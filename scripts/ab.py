@@ -61,22 +61,26 @@ def round_order(rounds: int) -> list[str]:
     return [side for block in range(rounds // 2) for side in ((BASE, HEAD) if block % 2 == 0 else (HEAD, BASE))]
 
 
+def measuring(profile: Profile) -> Profile:
+    """The profile at the rounds' sample targets, over its own run time: its paired-sample-target if it has
+    one (else its sample-target), the tasks that ask the model kept at the sample-target's pace (chat is
+    the server's heaviest work, and several tasks sample it already)."""
+    return replace(profile, sample_target=profile.paired_sample_target or profile.sample_target,
+                   model_sample_target=profile.sample_target if profile.paired_sample_target else 0)
+
+
 def round_profile(profile: Profile, rounds: int | None = None, round_time_s: int | None = None) -> tuple[Profile, int]:
     """(the profile one round runs, the number of rounds): the profile's paired settings unless given.
-    A round measures at the profile's paired-sample-target if it has one (else its sample-target), its
-    share for the round's time; the tasks that ask the model keep the sample-target's pace (chat is the
-    server's heaviest work, and several tasks sample it already). It ramps its users up at the profile's
-    paired-spawn-rate (else its spawn rate): at the smoke's 1/s a 20-s round would spend half itself
-    ramping, and all at once the users' logins would queue behind each other's password hashing, past
-    the login SLO."""
+    A round measures at the profile's sample targets (`measuring`), its share for the round's time. It
+    ramps its users up at the profile's paired-spawn-rate (else its spawn rate): at the smoke's 1/s a
+    20-s round would spend half itself ramping, and all at once the users' logins would queue behind
+    each other's password hashing, past the login SLO."""
     rounds = rounds or profile.paired_rounds
     round_time_s = round_time_s or profile.paired_round_time_s
     if not rounds or not round_time_s:
         raise ProfileError(f"profile {profile.name} has no paired A/B settings (paired-rounds, paired-round-time in "
                            f"{profile.path.name}); give --rounds and --round-time")
-    measuring = replace(profile, sample_target=profile.paired_sample_target or profile.sample_target,
-                        model_sample_target=profile.sample_target if profile.paired_sample_target else 0)
-    one_round = measuring.scaled(1.0, profile.users, round_time_s)
+    one_round = measuring(profile).scaled(1.0, profile.users, round_time_s)
     spawn_rate = min(float(one_round.users), profile.paired_spawn_rate or profile.spawn_rate)
     return replace(one_round, spawn_rate=spawn_rate), rounds
 
