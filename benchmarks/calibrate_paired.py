@@ -17,8 +17,9 @@ between them is the one the trial makes:
   delay on /api/auth/me added 0.8 ms server-side, 0.7 ms at the client), and delays on several
   endpoints at once can add to each other (users that fall behind their timetable catch up in
   bursts). So each injected trial divides its delay by the endpoint's gain so far, the median over
-  the earlier injected trials of the slowdown measured at the centre per millisecond injected, and
-  the table prints the slowdown as measured. `--inject-as server` adds PCT% of the route's own server
+  the earlier injected trials of the slowdown measured at the centre per millisecond injected (net of
+  what every endpoint shared in the same rounds, as the gate judges it), and the table prints the
+  slowdown as measured. `--inject-as server` adds PCT% of the route's own server
   time instead: on a 4-ms endpoint that is a fraction of what the client waits, so the client sees far less than PCT%. The
   base is not slowed (VOICEASSIST_INJECT_LATENCY). A failing finding on it is a detection (with
   --together, every endpoint at once in each injected trial, each judged apart: three detections a
@@ -188,11 +189,15 @@ def client_delays(round_folder: Path, endpoints: str, pct: float, gains: dict[st
 def client_gains(rows: list[dict]) -> dict[str, float]:
     """Per endpoint, the median over the injected trials so far of the slowdown measured at the centre (ms)
     per millisecond injected, within [1/MAX_GAIN, MAX_GAIN]: below 1 the server hid part of the delay,
-    above 1 the delay slowed the endpoint by more (the other slowed endpoints' bursts)."""
+    above 1 the delay slowed the endpoint by more (the other slowed endpoints' bursts). Measured net of the
+    change every endpoint shared in the same rounds (what the gate judges): a head that ran 18% slower as a
+    whole once made a 2-ms delay on /api/auth/me look like 3.5 ms (gain 1.8), and the next trial's delay,
+    shrunk by it, came to +5%. Rows of records written before the net change was kept use the raw one."""
     gains: dict[str, list[float]] = {}
     for row in rows:
+        measured = row.get("paired_centre_net_change") or row.get("paired_centre_change") or {}
         for endpoint, size in (row.get("injection") or {}).items():
-            change = row["paired_centre_change"].get(endpoint)
+            change = measured.get(endpoint)
             if change is not None and size["delay_ms"] > 0:
                 gains.setdefault(endpoint, []).append(size["centre_ms"] * change / 100.0 / size["delay_ms"])
     return {endpoint: min(max(statistics.median(values), 1.0 / MAX_GAIN), MAX_GAIN)
@@ -365,12 +370,12 @@ def power_table(rows: list[dict], bar_pct: float) -> list[str]:
     return lines
 
 
-def centre_change(verdict: dict, endpoint: str) -> float | None:
-    """The paired change of the endpoint's trimmed mean (%), head against base as measured (not net of the
-    change the whole run shared): what an injected slowdown came to."""
+def centre_change(verdict: dict, endpoint: str, net: bool = False) -> float | None:
+    """The paired change of the endpoint's trimmed mean (%), head against base: as measured (what an injected
+    slowdown came to), or with `net`, net of the change the whole run shared (what the gate judged)."""
     for shift in distribution(verdict, endpoint).get("shift_function", []):
         if shift["quantile"] == "trimmed mean" and shift.get("baseline"):
-            return (shift["value"] / shift["baseline"] - 1.0) * 100.0
+            return shift["change_pct"] if net else (shift["value"] / shift["baseline"] - 1.0) * 100.0
     return None
 
 
@@ -589,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
                    "paired_detectable": {e: detectable(paired, e) for e in args.endpoints},
                    "paired_detectable_all": detectable_everywhere(paired),
                    "paired_centre_change": {e: centre_change(paired, e) for e in args.endpoints},
+                   "paired_centre_net_change": {e: centre_change(paired, e, net=True) for e in args.endpoints},
                    "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None,
                    "paired_run_wide": (paired.get("run_wide") or {}).get("state"),
                    "control_reach": control_reach(blocks, policy.statistics) if blocks else None,

@@ -53,6 +53,23 @@ def test_the_gain_is_trusted_within_bounds_and_ignores_unmeasured_trials():
     assert calibration.client_gains([injected_row(10.0, 1.0, None)]) == {}
 
 
+def test_the_gain_is_learnt_net_of_what_the_whole_head_shared():
+    # a head 18% slower as a whole: +51% as measured, +30% net; the gain is the net one's
+    row = injected_row(7.0, 2.1, 51.0) | {"paired_centre_net_change": {"GET /api/auth/me": 30.0}}
+    assert calibration.client_gains([row]) == {"GET /api/auth/me": pytest.approx(1.0)}
+    # an earlier record's row, without the net change: the measured one
+    assert calibration.client_gains([injected_row(7.0, 2.1, 51.0)]) == {"GET /api/auth/me": pytest.approx(1.7)}
+
+
+def test_the_centre_change_as_measured_and_net():
+    verdict = {"endpoints": [{"endpoint": "GET /a", "metrics": {"distribution": {"shift_function": [
+        {"quantile": "p95", "value": 30.0, "baseline": 20.0, "change_pct": 40.0},
+        {"quantile": "trimmed mean", "value": 6.0, "baseline": 4.0, "expected": 4.8, "change_pct": 25.0}]}}}]}
+    assert calibration.centre_change(verdict, "GET /a") == pytest.approx(50.0)
+    assert calibration.centre_change(verdict, "GET /a", net=True) == pytest.approx(25.0)
+    assert calibration.centre_change(verdict, "GET /b") is None
+
+
 def test_conditions_rotate_so_a_drifting_machine_touches_each_alike():
     args = argparse.Namespace(unchanged=3, inject_runs=2, disturbed=1, together=True, endpoints=["A", "B"])
     assert calibration.conditions(args) == [("unchanged", None), ("inject", "A,B"), ("disturbed", None),
