@@ -89,9 +89,19 @@ def decide(run: Run, comparison: Comparison, policy: Policy, baseline: dict | No
         "tests": comparison.tests,
         "run_shift_pct": comparison.run_shift_pct,
         "run_wide": comparison.run_wide,
+        "short_of_goal": short_of_goal(judged, policy.statistics.detectable_goal_pct),
         "endpoints": [asdict(endpoint) for endpoint in comparison.endpoints],
         "findings": [asdict(finding) for finding in findings],
     })
+
+
+def short_of_goal(endpoints: list, goal_pct: float) -> list[dict]:
+    """The endpoints judged (not quarantined) whose distribution test could not have flagged the policy's
+    detectable_goal_pct: [{endpoint, detectable_pct}], worst first; [] when the goal is off (0)."""
+    short = [{"endpoint": e.endpoint, "detectable_pct": round(result.detectable_pct, 1)} for e in endpoints
+             if goal_pct and not e.quarantined and (result := e.metrics.get("distribution")) is not None
+             and result.detectable_pct is not None and result.detectable_pct > goal_pct]
+    return sorted(short, key=lambda entry: -entry["detectable_pct"])
 
 
 def borderline_regressions(first_verdict_path: str) -> set[tuple[str, str]]:

@@ -69,6 +69,7 @@ class Statistics:
     shift_spread: float = 0.4
     control_shift_pct: float = 25.0
     control_swings: float = 5.0
+    detectable_goal_pct: float = 0.0  # paired: more rounds while a judged endpoint could not see this (0: off)
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,7 @@ class _Reader:
             "shift_spread": (0.0, 10.0),
             "control_shift_pct": (0.0, None),
             "control_swings": (1.0, None),
+            "detectable_goal_pct": (0.0, None),
         }
         items = self.mapping(node, {*fields, "correction", "run_shift_normalisation"}, "statistics")
         values = {key: self.number(value, key, *fields[key]) for key, value in items.items() if key in fields}

@@ -221,6 +221,15 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
     if unresolved:
         text += "\n\n**UNRESOLVED**:\n" + "\n".join(
             f"- {markdown.code(name)}: {markdown.text(reason or 'no reason recorded')}" for name, reason in unresolved)
+    short = verdict.get("short_of_goal") or []
+    if short:
+        goal = verdict.get("policy", {}).get("detectable_goal_pct", 0)
+        more = ("more rounds would (a paired run adds them up to the profile's `paired-max-rounds`; "
+                "`--max-rounds` raises it)" if paired else "a baseline of more runs, or a longer run, would")
+        text += (f"\n\n**Could not have seen +{goal:g}%** (the policy's `detectable_goal_pct`): "
+                 + ", ".join(f"{markdown.code(entry['endpoint'])} {_detectable(entry['detectable_pct'])}"
+                             for entry in short)
+                 + f". A pass says nothing of a smaller regression there; {more} narrow it.")
     assumed = [e["endpoint"] for e in verdict["endpoints"]
                if any(m.get("unit") == "ms" and m.get("spread_measured") is False
                       for m in e.get("metrics", {}).values())]

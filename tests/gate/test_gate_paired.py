@@ -291,3 +291,50 @@ def test_the_summary_says_whether_the_a_a_control_ran(tmp_path):
     assert "(paired rounds: B H H B; no A/A control: it needs 8 rounds)" in render_summary(short)
     full = judge_paired(rounds(tmp_path / "full"), "smoke", str(POLICY))
     assert "(paired rounds: B H H B B H H B)" in render_summary(full)
+
+
+def policy_with_goal(tmp_path, goal: float, quarantined: str | None = None):
+    text = POLICY.read_text()
+    assert "detectable_goal_pct: 25\n" in text
+    text = text.replace("detectable_goal_pct: 25\n", f"detectable_goal_pct: {goal:g}\n")
+    if quarantined:  # the last rule wins
+        text = text.replace("\nprofiles:\n", f'  - endpoint: "{quarantined}"\n    quarantine: true\n\nprofiles:\n', 1)
+    path = tmp_path / f"goal-{goal:g}{'-quarantined' if quarantined else ''}.yml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_verdict_names_the_endpoints_that_could_not_have_seen_the_goal(tmp_path):
+    """Each endpoint's detectable regression against the policy's detectable_goal_pct: the ones above it
+    are listed, worst first, and the summary says a pass says nothing of a smaller regression there."""
+    made = rounds(tmp_path)
+    detectable = {e["endpoint"]: e["metrics"]["distribution"]["detectable_pct"]
+                  for e in judge_paired(made, "smoke", str(POLICY))["endpoints"] if "distribution" in e["metrics"]}
+    assert max(detectable.values()) > min(detectable.values()) + 0.5, detectable
+    goal = round((max(detectable.values()) + min(detectable.values())) / 2, 1)  # some endpoints above it
+    verdict = judge_paired(made, "smoke", policy_with_goal(tmp_path, goal))
+    short = verdict["short_of_goal"]
+    assert [entry["endpoint"] for entry in short] == sorted(
+        (e for e, pct in detectable.items() if pct > goal), key=lambda e: -detectable[e])
+    assert short and all(entry["detectable_pct"] == pytest.approx(detectable[entry["endpoint"]], abs=0.05)
+                         for entry in short)
+    text = render_summary_of(verdict)
+    assert f"**Could not have seen +{goal:g}%** (the policy's `detectable_goal_pct`): `{short[0]['endpoint']}` +" in text
+    assert "a paired run adds them up to the profile's `paired-max-rounds`" in text
+
+
+def test_no_endpoint_is_short_of_a_goal_that_is_off_or_reached_and_a_quarantined_one_never_is(tmp_path):
+    made = rounds(tmp_path)
+    assert judge_paired(made, "smoke", policy_with_goal(tmp_path, 0))["short_of_goal"] == []
+    assert judge_paired(made, "smoke", policy_with_goal(tmp_path, 1000))["short_of_goal"] == []
+    everything = judge_paired(made, "smoke", policy_with_goal(tmp_path, 1))["short_of_goal"]
+    assert TARGET in [entry["endpoint"] for entry in everything]  # the bar alone (+15%) is above 1%
+    quarantined = judge_paired(made, "smoke", policy_with_goal(tmp_path, 1, quarantined=TARGET))
+    assert [entry["endpoint"] for entry in quarantined["short_of_goal"]] == \
+        [entry["endpoint"] for entry in everything if entry["endpoint"] != TARGET]
+    assert "Could not have seen" not in render_summary_of(judge_paired(made, "smoke", policy_with_goal(tmp_path, 0)))
+
+
+def render_summary_of(verdict: dict) -> str:
+    from gate.report.render import render_summary
+    return render_summary(verdict)
