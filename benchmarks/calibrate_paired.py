@@ -272,12 +272,37 @@ def calibration_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+def injection(folder: Path, endpoint: str, first_base: Path, args, gains: dict[str, float]) -> str:
+    """The head's VOICEASSIST_INJECT_LATENCY for an injected trial: sized on its first base round (client),
+    written to the trial's folder (injected.txt, injection.json); a resumed trial reads it back."""
+    setting_file = folder / "injected.txt"
+    if setting_file.is_file():
+        return setting_file.read_text().strip()
+    sizes = client_delays(first_base, endpoint, args.pct, gains) if args.inject_as == "client" else None
+    setting = injected(endpoint, args.pct, {e: size["delay_ms"] for e, size in (sizes or {}).items()} or None)
+    setting_file.write_text(setting + "\n")
+    if sizes:
+        (folder / "injection.json").write_text(json.dumps(sizes, indent=1))
+    return setting
+
+
+def round_budget(profile: profiles.Profile, count: int, args) -> int:
+    """The most rounds a trial may run: --max-rounds, else the profile's paired-max-rounds, as the PR gate."""
+    return max(count, args.max_rounds or profile.paired_max_rounds or count)
+
+
 def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args,
                  gains: dict[str, float]) -> dict:
+    """One paired run of the trial's condition as the PR gate makes it (scripts/ab.run_paired): its rounds,
+    the verdict, and two more blocks at a time while the verdict wants them (ab.wanting_rounds), up to the
+    round budget. A trial already in `folder` is judged again (--judge-only) or read, with every round it ran."""
     profile = profiles.load("smoke")
     if args.sample_target:  # in place of smoke.conf's paired-sample-target: each round gets its share
         profile = replace(profile, paired_sample_target=args.sample_target)
     one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
+    budget = round_budget(profile, count, args)
+    present = sum(1 for found in (folder / ab.ROUNDS).glob("[0-9][0-9]-*") if found.is_dir())
+    count = max(count, min(present - present % 2, budget))  # a trial that added rounds keeps them
     order = [(side, ab.round_folder(folder, number, side)) for number, side in enumerate(ab.round_order(count), 1)]
     complete = all(ran(round_folder) for _, round_folder in order)
     if args.judge_only and not complete:
@@ -288,19 +313,22 @@ def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, comm
         sides = {ab.BASE: ab.Side(ab.BASE, tree, args.port + 1, commit),
                  ab.HEAD: ab.Side(ab.HEAD, layout.BUNDLE, args.port, commit)}
         options = argparse.Namespace(bind="127.0.0.1", workers=1, think_scale=None, processes=1)
-        for number, (side, round_folder) in enumerate(order, start=1):
-            if kind == "inject" and side == ab.HEAD and sides[ab.HEAD].env is None:  # round 1 (base) sizes it
-                sizes = client_delays(order[0][1], endpoint, args.pct, gains) if args.inject_as == "client" else None
-                setting = injected(endpoint, args.pct, {e: size["delay_ms"] for e, size in (sizes or {}).items()} or None)
-                (folder / "injected.txt").write_text(setting + "\n")
-                if sizes:
-                    (folder / "injection.json").write_text(json.dumps(sizes, indent=1))
-                sides[ab.HEAD] = replace(sides[ab.HEAD], env={"VOICEASSIST_INJECT_LATENCY": setting})
-            hog = (disturbance(args, round_folder) if kind == "disturbed" and number == DISTURBED_ROUND
-                   else contextlib.nullcontext())
-            with hog:
-                ab.run_round(options, one_round, sides[side], round_folder)
-        ab.judge(profile, folder, order, args.policy)
+        start = 0  # every round of the first pass (a trial cut short is run again whole), then the added ones
+        while True:
+            for number, (side, round_folder) in enumerate(order[start:], start=start + 1):
+                if kind == "inject" and side == ab.HEAD and sides[ab.HEAD].env is None:
+                    sides[ab.HEAD] = replace(sides[ab.HEAD], env={"VOICEASSIST_INJECT_LATENCY": injection(
+                        folder, endpoint, order[0][1], args, gains)})
+                hog = (disturbance(args, round_folder) if kind == "disturbed" and number == DISTURBED_ROUND
+                       else contextlib.nullcontext())
+                with hog:
+                    ab.run_round(options, one_round, sides[side], round_folder)
+            ab.judge(profile, folder, order, args.policy)
+            if len(order) >= budget or not ab.wanting_rounds(folder):
+                break
+            start = len(order)
+            order = [(side, ab.round_folder(folder, number, side))
+                     for number, side in enumerate(ab.round_order(min(len(order) + ab.EXTRA_ROUNDS, budget)), 1)]
     return json.loads((folder / "verdict.json").read_text())
 
 
@@ -479,8 +507,9 @@ def report(rows: list[dict], settings: argparse.Namespace) -> list[str]:
 
 
 RECORDED = ("pct", "inject_as", "endpoints", "together", "disturbance")
-# what a record's rounds measured: nights add up only when these agree (a missing model target: 0, one pace)
-MEASURED_ALIKE = ("rounds", "round_time_s", "sample_target", "model_sample_target")
+# what a record's rounds measured: nights add up only when these agree (a missing model target: 0, one pace;
+# a missing max_rounds: the rounds, fixed, as every record was before rounds were added for power)
+MEASURED_ALIKE = ("rounds", "max_rounds", "round_time_s", "sample_target", "model_sample_target")
 
 
 def write_record(path: Path, rows: list[dict], commit: str, args: argparse.Namespace) -> None:
@@ -492,7 +521,7 @@ def write_record(path: Path, rows: list[dict], commit: str, args: argparse.Names
     one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
     measured = ab.measuring(profile)  # the rounds' sample targets, per the profile's run time
     meta = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"), "commit": commit,
-            "rounds": count, "round_time_s": one_round.run_time_s,
+            "rounds": count, "max_rounds": round_budget(profile, count, args), "round_time_s": one_round.run_time_s,
             "sample_target": measured.sample_target, "model_sample_target": measured.model_sample_target,
             **{key: getattr(args, key) for key in RECORDED}}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -512,6 +541,7 @@ def read_records(paths: list[Path]) -> tuple[list[dict], dict]:
         if shared and (meta.get("pct"), meta.get("inject_as")) != (shared["pct"], shared["inject_as"]):
             raise SystemExit(f"{path}: injected +{meta.get('pct')}% ({meta.get('inject_as')}), the others "
                              f"+{shared['pct']}% ({shared['inject_as']}): records add up at one size only")
+        meta = {"max_rounds": meta.get("rounds"), **meta}  # written before rounds were added: fixed
         differing = [key for key in MEASURED_ALIKE if shared and meta.get(key, 0) != shared.get(key, 0)]
         if differing:
             raise SystemExit(f"{path}: " + ", ".join(f"{key} {meta.get(key, 0)}" for key in differing)
@@ -550,6 +580,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="client: a fixed delay that slows the endpoint's centre (the gate's trimmed mean, in the "
                              "trial's first base round) by --pct; server: --pct of the route's own server time")
     parser.add_argument("--rounds", type=int, help="rounds per trial (default the smoke's paired-rounds)")
+    parser.add_argument("--max-rounds", type=int,
+                        help="the most rounds a trial may add, two blocks at a time, while its verdict wants them "
+                             "(an endpoint short of the policy's detectable_goal_pct, a required one UNRESOLVED), as "
+                             "the PR gate does (default the smoke's paired-max-rounds; --max-rounds N = --rounds N: fixed)")
     parser.add_argument("--round-time", type=profiles.parse_timespan, help="round time (default the smoke's)")
     parser.add_argument("--sample-target", type=int,
                         help="the rounds' sample target (requests of every endpoint per the smoke's run time; a "

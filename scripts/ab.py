@@ -39,7 +39,7 @@ from scripts.profiles import Profile, ProfileError
 BASE, HEAD = "base", "head"
 ROUNDS = "rounds"  # the rounds' folders, under the results folder
 MIN_ROUNDS = 4  # two blocks of one base and one head round: the least the gate judges
-EXTRA_ROUNDS = 4  # two more blocks, keeping the order balanced, while a required endpoint is UNRESOLVED
+EXTRA_ROUNDS = 4  # two more blocks, keeping the order balanced, while the verdict wants rounds (wanting_rounds)
 GIT_TIMEOUT_S = 120
 
 
@@ -201,24 +201,50 @@ def run_rounds(args: argparse.Namespace, one_round: Profile, sides: dict[str, Si
     return done
 
 
+def _verdict(results: Path) -> dict:
+    try:
+        return json.loads((results / "verdict.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def open_required(results: Path) -> list[str]:
     """The endpoints a failing verdict failed for being UNRESOLVED only (the policy's `unresolved: fail`):
     [] when anything else failed it, or nothing did."""
-    try:
-        verdict = json.loads((results / "verdict.json").read_text())
-    except (OSError, ValueError):
-        return []
+    verdict = _verdict(results)
     failing = [finding for finding in verdict.get("findings", []) if finding.get("severity") == "fail"]
     if verdict.get("exit_code") != runner.REGRESSION or any(f.get("kind") != "unresolved" for f in failing):
         return []
     return sorted({f["endpoint"] for f in failing})
 
 
+def short_of_goal(results: Path) -> list[str]:
+    """The endpoints a judged verdict could not have seen the policy's detectable_goal_pct on ("GET /x +31%"):
+    read off the rounds' spread, never their change, so judging again on more rounds keeps the false-alarm
+    rate. [] when the run could not be judged (more rounds do not mend that) or the goal is off."""
+    verdict = _verdict(results)
+    if verdict.get("exit_code") not in (runner.PASS, runner.REGRESSION):
+        return []
+    return [f"{entry['endpoint']} +{entry['detectable_pct']:.0f}%" for entry in verdict.get("short_of_goal") or []]
+
+
+def wanting_rounds(results: Path) -> str | None:
+    """Why the judged rounds want two more blocks, or None: required endpoints UNRESOLVED, or endpoints
+    whose detectable regression is above the policy's goal."""
+    if required := open_required(results):
+        return f"{len(required)} required endpoint(s) UNRESOLVED ({', '.join(required)})"
+    if short := short_of_goal(results):
+        goal = _verdict(results).get("policy", {}).get("detectable_goal_pct", 0)
+        return f"{len(short)} endpoint(s) could not have seen +{goal:g}% ({', '.join(short)})"
+    return None
+
+
 def run_paired(args: argparse.Namespace, profile: Profile, results: Path) -> int:
     """Base and head in rounds on this machine, then the paired verdict. Exit 0 pass, 1 fail, 2 cannot judge.
 
-    When the only failures are required endpoints left UNRESOLVED, two more blocks of rounds are run and
-    everything judged again, up to the profile's paired-max-rounds; past it the verdict stands, reported."""
+    When the only failures are required endpoints left UNRESOLVED, or an endpoint could not have seen the
+    policy's detectable_goal_pct, two more blocks of rounds are run and everything judged again, up to the
+    profile's paired-max-rounds; past it the verdict stands, reported."""
     one_round, count = round_profile(profile, args.rounds, args.round_time)
     budget = max(count, args.max_rounds or profile.paired_max_rounds or count)
     round_order(budget)  # an odd budget is refused before any round runs
@@ -235,10 +261,9 @@ def run_paired(args: argparse.Namespace, profile: Profile, results: Path) -> int
             if args.no_gate:
                 return runner.PASS
             verdict = judge(profile, results, done, args.policy)
-            while (open_endpoints := open_required(results)) and len(done) < budget:
+            while len(done) < budget and (why := wanting_rounds(results)):
                 order = round_order(min(len(done) + EXTRA_ROUNDS, budget))
-                print(f"ab: {len(open_endpoints)} required endpoint(s) UNRESOLVED ({', '.join(open_endpoints)}): "
-                      f"{len(order) - len(done)} more rounds (paired-max-rounds {budget})", flush=True)
+                print(f"ab: {why}: {len(order) - len(done)} more rounds (paired-max-rounds {budget})", flush=True)
                 done = run_rounds(args, one_round, sides, order, results, done)
                 verdict = judge(profile, results, done, args.policy)
     except runner.RunError as error:

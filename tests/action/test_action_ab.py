@@ -34,7 +34,7 @@ from tests.action.fake_github import PR, REPO, TOKEN
 
 BUNDLE = Path(__file__).resolve().parents[2]
 ACTION = BUNDLE / "action.yml"
-ROUNDS = {"rounds": "4", "round-time": "8s"}
+ROUNDS = {"rounds": "4", "round-time": "8s", "max-rounds": "4"}  # never more: the policy adds rounds for power
 # the remote a fetch goes to: a path that is not there, so no test ever leaves this machine
 NO_REMOTE = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "remote.origin.url",
              "GIT_CONFIG_VALUE_0": "/nonexistent/perf-gate-test-origin.git"}
@@ -166,6 +166,8 @@ def test_a_pull_request_is_judged_against_its_base_commit_in_paired_rounds(paire
     assert "in 4 rounds of 8 s (B H H B)" in log
     assert "fetching" not in log
     assert sorted(p.name for p in (results / "rounds").iterdir()) == ["01-base", "02-head", "03-head", "04-base"]
+    # max-rounds 4 held: 4 rounds of 8 s leave short endpoints far from the policy's goal, and the summary says so
+    assert verdict["short_of_goal"] and "**Could not have seen +25%**" in (results / "summary.md").read_text()
     for step in ("Write the job summary", "Comment on the pull request", "Upload the results", "Stop the stack"):
         assert run.step(step).outcome == "success", f"{step}: {run.step(step).log[-2000:]}"
 
@@ -230,7 +232,14 @@ def test_rounds_are_settings_of_compare_base_only(runner):
     # (were they let through, the run would end at once: nothing answers at base-url)
     run = runner.run({"compare": "baseline", "rounds": "4", "stack": "external", "base-url": "http://127.0.0.1:9"})
     assert stopped_in_setup(run)
-    assert "::error::perf gate: rounds and round-time are settings of compare: base" in run.step("setup").log
+    assert "::error::perf gate: rounds, round-time and max-rounds are settings of compare: base" in run.step("setup").log
+
+
+def test_max_rounds_must_be_a_whole_number(runner):
+    run = runner.run({"max-rounds": "20; rm -rf ~"})
+    assert stopped_in_setup(run)
+    assert "::error::perf gate: max-rounds must be a whole number (even, at least rounds), not '20; rm -rf ~'" \
+        in run.step("setup").log
 
 
 def test_a_base_ref_that_does_not_exist_cannot_be_judged_and_the_summary_says_why(runner):

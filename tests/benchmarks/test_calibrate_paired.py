@@ -97,9 +97,11 @@ def test_the_shared_change_is_counted_per_kind_of_trial():
     assert "| unchanged | 1 | 1 | 0 | 1 |" in lines and "| injected | 0 | 0 | 1 | 0 |" in lines
 
 
-def record(tmp_path, name: str, trials: list[dict], pct: float = 30.0, sample_target: int | None = None):
+def record(tmp_path, name: str, trials: list[dict], pct: float = 30.0, sample_target: int | None = None,
+           max_rounds: int | None = None):
     path = tmp_path / name
-    calibration_args = argparse.Namespace(rounds=None, round_time=None, sample_target=sample_target, pct=pct,
+    calibration_args = argparse.Namespace(rounds=None, round_time=None, max_rounds=max_rounds,
+                                          sample_target=sample_target, pct=pct,
                                           inject_as="client", endpoints=["GET /a"], together=True,
                                           disturbance="throttle")
     calibration.write_record(path, trials, "abc123", calibration_args)
@@ -138,6 +140,15 @@ def test_records_at_another_size_or_unreadable_are_refused_by_name(tmp_path):
     with pytest.raises(SystemExit, match="denser.json: sample_target 400, model_sample_target 200, the others "
                                          "200, 0: records add up only when their rounds measured alike"):
         calibration.read_records([first, denser])
+    fixed = record(tmp_path, "fixed.json", [trial("unchanged", "pass")], max_rounds=12)
+    assert json.loads(first.read_text())["meta"]["max_rounds"] == 20  # the smoke's paired-max-rounds
+    with pytest.raises(SystemExit, match="fixed.json: max_rounds 12, the others 20: records add up only when"):
+        calibration.read_records([first, fixed])
+    # a record written before rounds were added for power ran its rounds, fixed
+    older = json.loads(fixed.read_text())
+    del older["meta"]["max_rounds"]
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    assert len(calibration.read_records([fixed, tmp_path / "older.json"])[0]) == 2
     broken = tmp_path / "broken.json"
     broken.write_text('{"trials": []}')
     with pytest.raises(SystemExit, match="broken.json: not a record of this benchmark"):
@@ -163,3 +174,35 @@ def test_detection_is_split_by_what_the_injection_came_to():
             {"paired": {"unchanged": "pass"}, "paired_centre_change": {"GET /a": 1.0}}]
     lines = calibration.by_slowdown_table(rows, 30.0)
     assert lines[-1] == "| GET /a | 1/2 (1-99%) | 0/1 (0-98%) |"
+
+
+@pytest.mark.parametrize("goal, rounds", [(1, 12), (0, 8)])
+def test_a_trial_adds_rounds_as_the_pr_gate_does_and_is_judged_again_on_all_of_them(tmp_path, monkeypatch, goal,
+                                                                                    rounds):
+    """Synthetic rounds in place of stacks: short of the policy's goal (+1%: beyond any endpoint's reach), a
+    trial adds two blocks up to --max-rounds; a goal that is off adds none. --judge-only reads them all."""
+    from benchmarks.synthetic import smoke_shape, write_run
+    from scripts import ab
+    from scripts.layout import BUNDLE
+
+    ran: list[str] = []
+
+    def synthetic_round(options, one_round, side, folder):
+        ran.append(side.name)
+        write_run(folder, smoke_shape(minutes=0.5), seed=len(ran))
+        (folder / "report.html").write_text("<html></html>")  # what Locust writes last
+
+    monkeypatch.setattr(ab, "run_round", synthetic_round)
+    policy = tmp_path / "policy.yml"
+    policy.write_text((BUNDLE / "baselines" / "policy.yml").read_text().replace(
+        "detectable_goal_pct: 25\n", f"detectable_goal_pct: {goal}\n"))
+    args = argparse.Namespace(rounds=8, max_rounds=12, round_time=None, sample_target=None, judge_only=False,
+                              policy=policy, port=8200, pct=30.0, inject_as="client")
+    folder = tmp_path / "01-unchanged" / "paired"
+    verdict = calibration.paired_trial(folder, "unchanged", None, tmp_path, "abc123", args, {})
+    assert len(ran) == rounds and "".join(side[0].upper() for side in ran) == ("BHHB" * 3)[:rounds]
+    assert f"paired with {rounds // 2} base rounds" in (folder / "summary.md").read_text()
+    assert verdict["exit_code"] == 0 and bool(verdict["short_of_goal"]) is (goal == 1)
+    args.judge_only = True
+    again = calibration.paired_trial(folder, "unchanged", None, tmp_path, "abc123", args, {})
+    assert len(ran) == rounds and again["run"]["path"] == verdict["run"]["path"]

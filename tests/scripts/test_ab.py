@@ -171,7 +171,7 @@ def test_a_route_the_head_adds_is_new_in_the_head_and_the_rounds_are_judged_pair
 
     clone = clone_with_base(tmp_path, drop_metrics_route)
     results = tmp_path / "results"
-    done = run_clone(clone, results, "--rounds", "4", "--round-time", "8s",
+    done = run_clone(clone, results, "--rounds", "4", "--round-time", "8s", "--max-rounds", "4",
                      env={"DATABASE_URL": services_env["postgres"], "REDIS_URL": services_env["redis"]})
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-2000:]
     verdict = json.loads((results / "verdict.json").read_text())
@@ -220,3 +220,60 @@ def test_a_required_endpoint_left_unresolved_adds_blocks_of_rounds_up_to_the_bud
     verdict = json.loads((results / "verdict.json").read_text())
     assert verdict["reason"].startswith("GET /api/auth/me UNRESOLVED") and "rounds (16 now)" in verdict["reason"]
     assert "paired with 8 base rounds on the same machine" in (results / "summary.md").read_text()
+
+
+def goal_policy(tmp_path: Path, goal: float) -> Path:
+    policy = tmp_path / f"goal-{goal:g}.yml"
+    text = (BUNDLE / "baselines" / "policy.yml").read_text()
+    assert "detectable_goal_pct: 25\n" in text
+    policy.write_text(text.replace("detectable_goal_pct: 25\n", f"detectable_goal_pct: {goal:g}\n"))
+    return policy
+
+
+def synthetic_rounds(monkeypatch) -> list[str]:
+    """Rounds written from the smoke's shape instead of run: the same code on both sides."""
+    from benchmarks.synthetic import smoke_shape, write_run
+    ran: list[str] = []
+
+    def synthetic_round(args, one_round, side, folder):
+        ran.append(side.name)
+        write_run(folder, smoke_shape(minutes=0.5), seed=len(ran))
+
+    monkeypatch.setattr(ab, "run_round", synthetic_round)
+    return ran
+
+
+@pytest.mark.parametrize("goal, rounds", [(1, "BHHBBHHB" + "BHHBBHHB"), (0, "BHHBBHHB"), (1000, "BHHBBHHB")])
+def test_an_endpoint_short_of_the_policys_goal_adds_blocks_of_rounds_up_to_the_budget(tmp_path, monkeypatch, capsys,
+                                                                                      goal, rounds):
+    """+1% is beyond any endpoint's reach (the bar alone is +15%): two blocks at a time up to --max-rounds,
+    then the pass stands and the summary names what it could not see. A goal that is off (0) or reached
+    adds nothing."""
+    ran = synthetic_rounds(monkeypatch)
+    results = tmp_path / "results"
+    args = run.parse_args(["smoke", "--compare-base", "HEAD", "--rounds", "8", "--max-rounds", "16",
+                           "--policy", str(goal_policy(tmp_path, goal)), "--results", str(results)])
+    assert ab.run_paired(args, profiles.load("smoke"), results) == run.PASS
+    assert "".join(side[0].upper() for side in ran) == rounds
+    verdict = json.loads((results / "verdict.json").read_text())
+    summary = (results / "summary.md").read_text()
+    if goal == 1:
+        assert "endpoint(s) could not have seen +1% (" in capsys.readouterr().out
+        assert verdict["short_of_goal"] and ab.short_of_goal(results)[0].startswith(verdict["short_of_goal"][0]["endpoint"])
+        assert "**Could not have seen +1%**" in summary and "paired with 8 base rounds" in summary
+    else:
+        assert verdict["short_of_goal"] == [] and ab.wanting_rounds(results) is None
+        assert "Could not have seen" not in summary
+
+
+def test_a_run_that_cannot_be_judged_wants_no_more_rounds(tmp_path):
+    """More rounds do not mend a run the A/A control refused; only a judged verdict's shortfall adds them."""
+    short = [{"endpoint": "GET /api/auth/me", "detectable_pct": 31.0}]
+    for exit_code, wanted in ((0, ["GET /api/auth/me +31%"]), (1, ["GET /api/auth/me +31%"]), (2, [])):
+        (tmp_path / "verdict.json").write_text(json.dumps(
+            {"exit_code": exit_code, "findings": [], "short_of_goal": short, "policy": {"detectable_goal_pct": 25}}))
+        assert ab.short_of_goal(tmp_path) == wanted
+        assert ab.wanting_rounds(tmp_path) == (
+            "1 endpoint(s) could not have seen +25% (GET /api/auth/me +31%)" if wanted else None)
+    (tmp_path / "verdict.json").write_text("{not json")
+    assert ab.short_of_goal(tmp_path) == [] and ab.wanting_rounds(tmp_path) is None
