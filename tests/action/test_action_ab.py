@@ -236,7 +236,7 @@ def test_rounds_are_settings_of_compare_base_only(runner):
 
 
 def test_max_rounds_must_be_a_whole_number(runner):
-    run = runner.run({"max-rounds": "20; rm -rf ~"})
+    run = runner.run({"base-ref": "HEAD", "max-rounds": "20; rm -rf ~"})
     assert stopped_in_setup(run)
     assert "::error::perf gate: max-rounds must be a whole number (even, at least rounds), not '20; rm -rf ~'" \
         in run.step("setup").log
