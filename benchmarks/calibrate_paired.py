@@ -286,11 +286,6 @@ def injection(folder: Path, endpoint: str, first_base: Path, args, gains: dict[s
     return setting
 
 
-def round_budget(profile: profiles.Profile, count: int, args) -> int:
-    """The most rounds a trial may run: --max-rounds, else the profile's paired-max-rounds, as the PR gate."""
-    return max(count, args.max_rounds or profile.paired_max_rounds or count)
-
-
 def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args,
                  gains: dict[str, float]) -> dict:
     """One paired run of the trial's condition as the PR gate makes it (scripts/ab.run_paired): its rounds,
@@ -300,7 +295,7 @@ def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, comm
     if args.sample_target:  # in place of smoke.conf's paired-sample-target: each round gets its share
         profile = replace(profile, paired_sample_target=args.sample_target)
     one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
-    budget = round_budget(profile, count, args)
+    budget = ab.round_budget(profile, count, args.max_rounds)
     present = sum(1 for found in (folder / ab.ROUNDS).glob("[0-9][0-9]-*") if found.is_dir())
     count = max(count, min(present - present % 2, budget))  # a trial that added rounds keeps them
     order = [(side, ab.round_folder(folder, number, side)) for number, side in enumerate(ab.round_order(count), 1)]
@@ -521,7 +516,7 @@ def write_record(path: Path, rows: list[dict], commit: str, args: argparse.Names
     one_round, count = ab.round_profile(profile, args.rounds, args.round_time)
     measured = ab.measuring(profile)  # the rounds' sample targets, per the profile's run time
     meta = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"), "commit": commit,
-            "rounds": count, "max_rounds": round_budget(profile, count, args), "round_time_s": one_round.run_time_s,
+            "rounds": count, "max_rounds": ab.round_budget(profile, count, args.max_rounds), "round_time_s": one_round.run_time_s,
             "sample_target": measured.sample_target, "model_sample_target": measured.model_sample_target,
             **{key: getattr(args, key) for key in RECORDED}}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -211,7 +211,10 @@ def _verdict(results: Path) -> dict:
 def open_required(results: Path) -> list[str]:
     """The endpoints a failing verdict failed for being UNRESOLVED only (the policy's `unresolved: fail`):
     [] when anything else failed it, or nothing did."""
-    verdict = _verdict(results)
+    return _open_required(_verdict(results))
+
+
+def _open_required(verdict: dict) -> list[str]:
     failing = [finding for finding in verdict.get("findings", []) if finding.get("severity") == "fail"]
     if verdict.get("exit_code") != runner.REGRESSION or any(f.get("kind") != "unresolved" for f in failing):
         return []
@@ -222,7 +225,10 @@ def short_of_goal(results: Path) -> list[str]:
     """The endpoints a judged verdict could not have seen the policy's detectable_goal_pct on ("GET /x +31%"):
     read off the rounds' spread, never their change, so judging again on more rounds keeps the false-alarm
     rate. [] when the run could not be judged (more rounds do not mend that) or the goal is off."""
-    verdict = _verdict(results)
+    return _short_of_goal(_verdict(results))
+
+
+def _short_of_goal(verdict: dict) -> list[str]:
     if verdict.get("exit_code") not in (runner.PASS, runner.REGRESSION):
         return []
     return [f"{entry['endpoint']} +{entry['detectable_pct']:.0f}%" for entry in verdict.get("short_of_goal") or []]
@@ -231,12 +237,19 @@ def short_of_goal(results: Path) -> list[str]:
 def wanting_rounds(results: Path) -> str | None:
     """Why the judged rounds want two more blocks, or None: required endpoints UNRESOLVED, or endpoints
     whose detectable regression is above the policy's goal."""
-    if required := open_required(results):
+    verdict = _verdict(results)
+    if required := _open_required(verdict):
         return f"{len(required)} required endpoint(s) UNRESOLVED ({', '.join(required)})"
-    if short := short_of_goal(results):
-        goal = _verdict(results).get("policy", {}).get("detectable_goal_pct", 0)
+    if short := _short_of_goal(verdict):
+        goal = verdict.get("policy", {}).get("detectable_goal_pct", 0)
         return f"{len(short)} endpoint(s) could not have seen +{goal:g}% ({', '.join(short)})"
     return None
+
+
+def round_budget(profile: Profile, count: int, max_rounds: int | None = None) -> int:
+    """The most rounds a paired run may reach by adding blocks: `max_rounds`, else the profile's
+    paired-max-rounds, never fewer than the `count` it starts with."""
+    return max(count, max_rounds or profile.paired_max_rounds or count)
 
 
 def run_paired(args: argparse.Namespace, profile: Profile, results: Path) -> int:
@@ -246,7 +259,7 @@ def run_paired(args: argparse.Namespace, profile: Profile, results: Path) -> int
     policy's detectable_goal_pct, two more blocks of rounds are run and everything judged again, up to the
     profile's paired-max-rounds; past it the verdict stands, reported."""
     one_round, count = round_profile(profile, args.rounds, args.round_time)
-    budget = max(count, args.max_rounds or profile.paired_max_rounds or count)
+    budget = round_budget(profile, count, args.max_rounds)
     round_order(budget)  # an odd budget is refused before any round runs
     runner.prepare_results(results)
     try:
