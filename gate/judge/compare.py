@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import special
 
 from gate.judge import distribution
-from gate.judge.distribution import SHIFT_STATISTICS, ShiftTest
+from gate.judge.distribution import SHIFT_STATISTICS, ShiftTest, StatisticShift
 from gate.judge.noise import (
     LOG_METRICS,
     TRIMMED_MEAN,
@@ -147,15 +147,24 @@ def with_aggregate(records: dict[str, EndpointRecord]) -> dict[str, EndpointReco
 # in ms) -> its shift function, or None when it cannot be compared. The default compares with the
 # baseline's runs under the noise model; the paired mode (paired.py) with base rounds block by block.
 ShiftTester = Callable[[str, EndpointRecord, float, float], ShiftTest | None]
+# Where a policy metric's relative test comes from instead of the noise model (p50, p95, p99, throughput):
+# (statistic, endpoint, policy percentage, floor) -> (its shift, whether its spread was measured), or
+# None when it cannot be compared. The paired mode's: head rounds against base rounds, block by block.
+MetricTester = Callable[[str, str, float, float], tuple[StatisticShift, bool] | None]
 
 
 def compare(run: Run, baseline: list[Run] | None, policy: Policy,
-            confirming: set[tuple[str, str]] | None = None, shift_tester: ShiftTester | None = None) -> Comparison:
+            confirming: set[tuple[str, str]] | None = None, shift_tester: ShiftTester | None = None,
+            metric_tester: MetricTester | None = None, reference: Run | None = None) -> Comparison:
     """`confirming`: the (endpoint, metric) regressions of a first, borderline run. This rerun then tests
     only those in the failing family (so its correction spans them alone); other regressions only warn.
-    `shift_tester`: where the distribution tests come from (default: the baseline's runs, see ShiftTester)."""
+    `shift_tester`: where the distribution tests come from (default: the baseline's runs, see ShiftTester);
+    `metric_tester`: where the other relative tests come from (default: the noise model, see MetricTester).
+    `reference`: the run this one's figures are shown against (default: the geometric mean of the
+    baseline's runs, each as long as this run): the paired mode's base rounds, merged as the head's are."""
     statistics = policy.statistics
     current = with_aggregate(run.endpoints)
+    shown_against = with_aggregate(reference.endpoints) if reference is not None else None
     history = [(with_aggregate(b.endpoints), b.duration_s) for b in baseline or []]
     movers = endpoints_that_move_together(history, statistics)
     noise = {metric: metric_noise(metric, history, current, run.duration_s, statistics, movers)
@@ -204,6 +213,8 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
                     pending.append(test)
                 continue
             result = _measure(metric, record, run.duration_s, past)
+            if result is not None and shown_against is not None:
+                result = _shown_against(result, shown_against.get(name), reference.duration_s)
             if result is None:
                 continue
             result.severity = "warn" if endpoint_policy.quarantined else metric_policy.severity
@@ -214,14 +225,18 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
             if not past or result.baseline is None:
                 continue
             _check_improvement(name, result, statistics.suspicious_improvement, findings)
-            if metric_policy.relative:
+            if not metric_policy.relative:
+                continue
+            if metric_tester is not None and metric in LOG_METRICS:
+                test = _tested_by(comparison, result, metric_policy, metric_tester)
+            else:
                 test = _relative_test(comparison, result, metric_policy, record, past, noise.get(metric),
-                                          run.duration_s)
-                if test is not None:
-                    test.family = result.severity
-                    if confirming is not None and (name, metric) not in confirming:
-                        test.family = "warn"
-                    pending.append(test)
+                                      run.duration_s)
+            if test is not None:
+                test.family = result.severity
+                if confirming is not None and (name, metric) not in confirming:
+                    test.family = "warn"
+                pending.append(test)
         comparison.errors = _error_classes(record, [r for r, _ in past], baseline is not None)
         for error in comparison.errors:
             if error["new"] and name != AGGREGATED:
@@ -301,6 +316,15 @@ def _measure(metric: str, record: EndpointRecord, duration_s: float,
                             change_pct=change)
 
 
+def _shown_against(result: MetricComparison, record: EndpointRecord | None, duration_s: float) -> MetricComparison:
+    """`result` with the reference run's figure as its baseline (the paired mode: the base's rounds merged,
+    as the head's are), and its change against that."""
+    reference = _measure(result.metric, record, duration_s, []) if record is not None and record.num_requests else None
+    baseline = reference.value if reference is not None else None
+    change = (result.value / baseline - 1.0) * 100.0 if baseline and result.value is not None else None
+    return replace(result, baseline=baseline, change_pct=change)
+
+
 def _worse(value: float, reference: float, direction: str) -> float:
     """How much worse `value` is than `reference`, in the metric's unit (negative: better)."""
     return value - reference if direction == HIGHER_IS_WORSE else reference - value
@@ -363,6 +387,28 @@ def _relative_test(comparison: EndpointComparison, result: MetricComparison, met
     result.p_value = upper_tail_p(statistic, dof)
     result.spread_measured = noise.endpoints[comparison.endpoint].spread.measured
     return _PendingTest(comparison, result, standard_error, dof, bar, expected * math.exp(deviation))
+
+
+def _tested_by(comparison: EndpointComparison, result: MetricComparison, metric_policy: MetricPolicy,
+               metric_tester: MetricTester) -> _PendingTest | None:
+    """One metric's relative test from `metric_tester` (the paired mode's rounds) rather than the noise
+    model: its practical bar, expected value and p-value, as _relative_test sets them."""
+    found = metric_tester(result.metric, comparison.endpoint, metric_policy.relative_pct, metric_policy.relative_floor)
+    if found is None:
+        return None
+    shift, measured = found
+    floor = metric_policy.relative_floor
+    if result.metric in LATENCY_METRICS:
+        floor = max(floor, bucket_width(shift.expected))  # a tolerance finer than Locust's bucket is noise
+    bar = max(shift.expected * metric_policy.relative_pct / 100.0, floor)
+    standard_error = shift.standard_error
+    worse = shift.deviation if result.direction == HIGHER_IS_WORSE else -shift.deviation
+    result.expected = shift.expected
+    result.net_change_pct = shift.change_pct
+    result.threshold_pct = bar / shift.expected * 100.0
+    result.p_value = upper_tail_p(worse / standard_error, shift.dof)
+    result.spread_measured = measured
+    return _PendingTest(comparison, result, standard_error, shift.dof, bar, shift.expected * math.exp(shift.deviation))
 
 
 def _distribution_test(comparison: EndpointComparison, record: EndpointRecord, shift_tester: ShiftTester,

@@ -41,6 +41,7 @@ from gate.judge import distribution
 from gate.judge.compare import Comparison, EndpointComparison, Finding, compare
 from gate.judge.distribution import SHIFT_STATISTICS, ShiftTest, StatisticShift
 from gate.judge.noise import (
+    LOG_METRICS,
     MIN_ENDPOINTS_FOR_SHIFT,
     MIN_REQUESTS_FOR_POOL,
     STEADY_SHIFT_SPREAD,
@@ -205,7 +206,7 @@ class PairedShifts:
         self.loadings: dict[str, dict[str, float]] = {}
         self.minimum_variance = math.log1p(statistics.minimum_between_run_cv) ** 2
         endpoints = sorted({e for block in paired for e in block.base.endpoints} - {AGGREGATED})
-        for name in SHIFT_STATISTICS:
+        for name in (*SHIFT_STATISTICS, *(metric for metric in LOG_METRICS if metric not in SHIFT_STATISTICS)):
             observed = {endpoint: self._observed(name, endpoint, paired) for endpoint in endpoints}
             observed = {endpoint: found for endpoint, found in observed.items() if len(found[0]) >= MIN_BLOCKS}
             per_endpoint = self._net_of_run(name, observed, len(paired))
@@ -290,26 +291,33 @@ class PairedShifts:
                 for endpoint, d in per_endpoint.items()}
 
     def __call__(self, endpoint: str, record: EndpointRecord, pct: float, floor_ms: float) -> ShiftTest | None:
-        shifts, measured = [], True
-        for name in SHIFT_STATISTICS:
-            differences = self.differences[name].get(endpoint)
-            if differences is None:
-                return None
-            spread = self.spreads[name][endpoint]
-            count = len(differences.values)
-            baseline = math.exp(float(np.mean(differences.logs_base)))
-            own = float(np.mean(differences.own))
-            # what the base predicts for the head's rounds: the base moved by the run-wide change it shares
-            expected = baseline * math.exp(float(np.mean(differences.values)) - own)
-            measured = measured and spread.measured
-            shifts.append(StatisticShift(
-                name=name, value=math.exp(float(np.mean(differences.logs_head))), baseline=baseline,
-                expected=expected, deviation=own,
-                between=spread.variance / count, within=0.0, dof=spread.dof,
-                bar=max(expected * pct / 100.0, floor_ms)))
-        return distribution.combine(tuple(shifts), spread_measured=measured,
+        shifts = [self.shift(name, endpoint, pct, floor_ms) for name in SHIFT_STATISTICS]
+        if None in shifts:
+            return None
+        return distribution.combine(tuple(shift for shift, _ in shifts),
+                                    spread_measured=all(measured for _, measured in shifts),
                                     spread_source="the spread between rounds",
                                     more=f"more rounds ({2 * self.blocks} now)", rounds=2 * self.blocks)
+
+    def shift(self, name: str, endpoint: str, pct: float, floor: float) -> tuple[StatisticShift, bool] | None:
+        """One statistic of one endpoint (a SHIFT_STATISTICS one, or a policy metric: p50, p95, p99,
+        throughput), head rounds against base rounds block by block, net of what the run shared: (the
+        shift, whether its spread was measured), for compare(shift_tester=..., metric_tester=...). Its
+        figures are the rounds' geometric means, each side's alike: a quantile of the head's rounds merged
+        is not comparable with one base round's (of 10 logins a round, p99 is a round's slowest; of 80
+        merged, one slow login in 80)."""
+        differences = self.differences.get(name, {}).get(endpoint)
+        if differences is None:
+            return None
+        spread = self.spreads[name][endpoint]
+        count = len(differences.values)
+        baseline = math.exp(float(np.mean(differences.logs_base)))
+        own = float(np.mean(differences.own))
+        # what the base predicts for the head's rounds: the base moved by the run-wide change it shares
+        expected = baseline * math.exp(float(np.mean(differences.values)) - own)
+        return StatisticShift(name=name, value=math.exp(float(np.mean(differences.logs_head))), baseline=baseline,
+                              expected=expected, deviation=own, between=spread.variance / count, within=0.0,
+                              dof=spread.dof, bar=max(expected * pct / 100.0, floor)), spread.measured
 
     def run_wide_test(self, pct: float) -> ShiftTest | None:
         """The change every endpoint shared, head against base, at the centre of their distributions: per
@@ -363,10 +371,13 @@ def compare_paired(rounds: list[tuple[str, Run]], policy: Policy) -> tuple[Compa
     if len(paired) >= MIN_BLOCKS_FOR_CONTROL:
         _check_rounds_agree(paired, policy.statistics)
         control_rounds = control_blocks(paired)
+        control_shifts = PairedShifts(control_rounds, same_machine, shifts.loadings)
         control = compare(merged([block.head for block in control_rounds]), [block.base for block in control_rounds],
-                          same_machine, shift_tester=PairedShifts(control_rounds, same_machine, shifts.loadings))
+                          same_machine, shift_tester=control_shifts, metric_tester=control_shifts.shift,
+                          reference=merged([block.base for block in control_rounds]))
         _check_control(control)
-    comparison = compare(head, bases, same_machine, shift_tester=shifts)
+    comparison = compare(head, bases, same_machine, shift_tester=shifts, metric_tester=shifts.shift,
+                         reference=merged(bases))
     rule = _run_wide_policy(comparison, policy)
     _judge_run_wide(comparison, shifts, rule, half)
     _excuse_breaches_the_base_shares(comparison, merged(bases), same_machine, rule)
@@ -425,7 +436,7 @@ def _judge_run_wide(comparison: Comparison, shifts: PairedShifts, rule: MetricPo
     if test is None:
         return
     comparison.run_shift_pct = {name: math.expm1(float(np.mean(changes))) * 100.0
-                                for name, changes in shifts.run_changes.items()}
+                                for name, changes in shifts.run_changes.items() if name in SHIFT_STATISTICS}
     regressed = test.p_worse <= alpha
     improved = test.p_better <= alpha
     state = distribution.state(test, regressed=regressed, improved=improved, alpha=alpha)

@@ -11,7 +11,10 @@ import pytest
 from conftest import POLICY, gate_command
 
 from benchmarks.synthetic import smoke_shape, write_run
+from gate.judge.paired import merged
 from gate.judge.pipeline import judge_paired
+from gate.read.histogram import percentile
+from gate.read.run import read_run
 
 ORDER = "BHHBBHHB"
 TARGET = "GET /api/auth/me"
@@ -22,9 +25,12 @@ def rounds(root, slower: float = 1.0, drift: float = 0.0, disturbed: int | tuple
            head_only: str | None = None, users: int = 10, unserved: str | None = None,
            disturbance: float = 2.0, swings: float = 0.0, all_slower: float = 1.0,
            immune: str | None = None, tail: tuple[float, float] | None = None,
-           login_ms: tuple[float, float] | None = None, seed: int = 3) -> list[tuple[str, str]]:
+           login_ms: tuple[float, float] | None = None, seed: int = 3, logins: int | None = None,
+           slowest_login: tuple[tuple[int, ...], float] | None = None) -> list[tuple[str, str]]:
     """`swings`: each round's own machine speed, a log-normal factor of this spread shared by every endpoint
-    (measured here: 0.12), drawn with `seed`; `immune`: an endpoint the machine's speed does not touch."""
+    (measured here: 0.12), drawn with `seed`; `immune`: an endpoint the machine's speed does not touch;
+    `logins`: logins a round (one per user, as the suite logs in); `slowest_login`: (rounds, factor), those
+    rounds' slowest login slowed by the factor (a cold start)."""
     made = []
     speeds = np.exp(np.random.default_rng(seed).normal(0.0, swings, len(order)))
     for index, side in enumerate(order):
@@ -35,6 +41,10 @@ def rounds(root, slower: float = 1.0, drift: float = 0.0, disturbed: int | tuple
             shape.endpoints[immune].follows_machine = False
         if login_ms:  # (base, head) median login time
             shape.endpoints[LOGIN].median_ms = login_ms[side == "H"]
+        if logins:  # as measured here: 10 a round, p50 about 300 ms, p99 (the slowest) about 360 ms
+            shape.endpoints[LOGIN].requests, shape.endpoints[LOGIN].sigma = logins, 0.1
+        if slowest_login and index in slowest_login[0]:
+            shape.endpoints[LOGIN].tail_share, shape.endpoints[LOGIN].tail_factor = 1.0 / logins, slowest_login[1]
         if side == "H":
             shape.endpoints[TARGET].median_ms *= slower
             if tail:  # the slowest share of the target's requests slowed, its centre not
@@ -103,6 +113,36 @@ def test_a_tail_only_regression_stands_out_of_rounds_that_swing_together(tmp_pat
     assert target["quantile"] in ("p90", "p95")
     centre = next(s for s in target["shift_function"] if s["quantile"] == "trimmed mean")
     assert abs(centre["change_pct"]) < 15  # the centre did not move beyond the bar: the tail flagged it
+
+
+def test_one_slow_login_in_one_head_round_is_no_regression_at_p99(tmp_path):
+    """Ten logins a round: a round's p99 is its slowest login. The head's rounds merged (60 logins) and
+    each base round (10) are not alike: the merged p99 is the slowest of 60. A cold start that made one
+    head login 3x slower raised 'p99 regressed +111%, p=6.5e-08' on an unchanged head (measured here);
+    compared round by round, one round of six moved, and both sides' figures are their rounds merged."""
+    made = rounds(tmp_path, order=TWELVE, logins=10, slowest_login=((1,), 3.0))
+    verdict = judge_paired(made, "smoke", str(POLICY))
+    assert verdict["exit_code"] == 0, verdict["reason"]
+    login = next(e for e in verdict["endpoints"] if e["endpoint"] == LOGIN)["metrics"]["p99"]
+    assert login["outcome"] == "ok" and login["p_value"] > 0.01, login
+    assert not [f for f in verdict["findings"] if f["endpoint"] == LOGIN and f["kind"] == "regression"]
+    bases = merged([read_run(folder) for side, folder in made if side == "base"])
+    heads = merged([read_run(folder) for side, folder in made if side == "head"])
+    assert login["baseline"] == pytest.approx(percentile(bases.endpoints[LOGIN].histogram, 0.99))
+    assert login["value"] == pytest.approx(percentile(heads.endpoints[LOGIN].histogram, 0.99))
+    assert login["value"] > 2 * login["baseline"]  # the merged figures show the slow login; the test weighs it
+
+
+def test_logins_slower_in_every_head_round_warn_at_p99(tmp_path):
+    """The same ten logins a round, the head's slowest login in every round 4x as slow: round by round
+    the p99 test sees it (a warning, the policy's p99 severity)."""
+    heads = tuple(index for index, side in enumerate(TWELVE) if side == "H")
+    verdict = judge_paired(rounds(tmp_path, order=TWELVE, logins=10, slowest_login=(heads, 4.0)), "smoke",
+                           str(POLICY))
+    login = next(e for e in verdict["endpoints"] if e["endpoint"] == LOGIN)["metrics"]["p99"]
+    warned = [f for f in verdict["findings"] if f["endpoint"] == LOGIN and f["kind"] == "regression"]
+    assert login["outcome"] == "regression" and [f["severity"] for f in warned] == ["warn"], login
+    assert login["net_change_pct"] > 200
 
 
 def test_the_run_wide_verdict_is_part_of_the_schema_a_forks_comment_is_checked_against(tmp_path):
