@@ -216,8 +216,13 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
              and e["endpoint"] != "Aggregated" and e["status"] != "unjudgeable" and e.get("metrics")
              and "distribution" not in e["metrics"]]
     if blind:
+        tested = sorted({metric["metric"] for e in verdict["endpoints"] if e["endpoint"] in blind
+                         for metric in e["metrics"].values() if metric.get("p_value") is not None})
         text += (f"\n\n**Not compared with the {reference}** (the policy's `relative: off`, or not in the "
-                 f"{reference}): " + ", ".join(markdown.code(name) for name in blind) + ". Only their absolute limits apply.")
+                 f"{reference}): " + ", ".join(markdown.code(name) for name in blind) + ". "
+                 + (f"Their distribution is not tested; their absolute limits apply, and the policy's tests of "
+                    f"{', '.join(tested)} alone (see All metrics per endpoint)." if tested
+                    else "Only their absolute limits apply."))
     if unresolved:
         text += "\n\n**UNRESOLVED**:\n" + "\n".join(
             f"- {markdown.code(name)}: {markdown.text(reason or 'no reason recorded')}" for name, reason in unresolved)

@@ -319,7 +319,9 @@ def test_the_paired_summary_speaks_of_the_base_not_a_baseline(tmp_path):
     assert "### Endpoints (base rounds → head rounds)" in summary
     assert "| vs base " in summary and "vs baseline" not in summary
     assert "head against base" in summary and "net of the run-wide shift" not in summary
-    assert "**Not compared with the base**" in summary
+    blind = summary.split("**Not compared with the base**")[1].split("\n")[0]
+    # logins: no distribution test (the policy's relative: off), but their p50, p99 and throughput tests
+    assert "`POST /api/auth/login`" in blind and "p50, p99, throughput alone" in blind, blind
 
 
 def test_the_summary_says_whether_the_a_a_control_ran(tmp_path):
