@@ -83,7 +83,9 @@ def decide(run: Run, comparison: Comparison, policy: Policy, baseline: dict | No
             "runs": len(baseline["runs"]),
             "provenance": baseline.get("provenance", {}),
             "fingerprint": baseline["fingerprint"],
-            "counters": _mean_counters([entry.get("counters", {}) for entry in baseline["runs"]]),
+            # the paired mode gives the base rounds' counters summed, as the head's rounds are
+            "counters": baseline.get("counters") or _mean_counters([entry.get("counters", {})
+                                                                    for entry in baseline["runs"]]),
         },
         "policy": {"path": policy.path, **asdict(policy.statistics)},
         "tests": comparison.tests,

@@ -281,9 +281,10 @@ def _counters_section(verdict: dict) -> str:
     if not counters:
         return ""
     baseline = (verdict.get("baseline") or {}).get("counters") or {}
+    paired = verdict.get("comparison") == "paired"
     rows = [{"metric": markdown.text(name.replace("_", " ")),
-             "baseline (mean)": f"{baseline[name]:g}" if name in baseline else "–",
-             "this run": value} for name, value in counters.items()]
+             "base rounds" if paired else "baseline (mean)": f"{baseline[name]:g}" if name in baseline else "–",
+             "head rounds" if paired else "this run": value} for name, value in counters.items()]
     return "### Custom metrics\n\n" + tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github",
                                                 showindex=False)
 

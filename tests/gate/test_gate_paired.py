@@ -319,6 +319,11 @@ def test_the_paired_summary_speaks_of_the_base_not_a_baseline(tmp_path):
     assert "### Endpoints (base rounds → head rounds)" in summary
     assert "| vs base " in summary and "vs baseline" not in summary
     assert "head against base" in summary and "net of the run-wide shift" not in summary
+    # the custom counters: each side's rounds summed (not one base round's against ten head rounds')
+    counters = summary.split("### Custom metrics")[1].split("\n\n")[1]
+    assert " base rounds |" in counters and " head rounds |" in counters
+    connections = next(line for line in counters.splitlines() if line.startswith("| ws connections"))
+    assert [cell.strip() for cell in connections.split("|")[2:4]] == ["48", "48"], connections
     blind = summary.split("**Not compared with the base**")[1].split("\n")[0]
     # logins: no distribution test (the policy's relative: off), but their p50, p99 and throughput tests
     assert "`POST /api/auth/login`" in blind and "p50, p99, throughput alone" in blind, blind
