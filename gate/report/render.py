@@ -321,14 +321,17 @@ def _chart_section(verdict: dict) -> str:
 
 def _metric_details(verdict: dict) -> str:
     rows = []
+    # paired: each side's figure is its rounds merged; what is tested (net) is the change round by round
+    paired = verdict.get("comparison") == "paired"
+    runs, baseline, this = ("base rounds", "base", "head") if paired else ("baseline runs", "baseline", "this run")
     for endpoint in verdict.get("endpoints", []):
         for metric in endpoint.get("metrics", {}).values():
             rows.append({
                 "endpoint": markdown.code(endpoint["endpoint"], table=True),
                 "metric": markdown.text(metric["metric"]),
-                "baseline runs": ", ".join(_number(v, metric["unit"]) for v in metric.get("baseline_runs", [])),
-                "baseline": _number(metric.get("baseline"), metric["unit"]),
-                "this run": _number(metric.get("value"), metric["unit"]),
+                runs: ", ".join(_number(v, metric["unit"]) for v in metric.get("baseline_runs", [])),
+                baseline: _number(metric.get("baseline"), metric["unit"]),
+                this: _number(metric.get("value"), metric["unit"]),
                 "change": _change(metric),
                 "bar": f"{metric['threshold_pct']:.0f}%" if metric.get("threshold_pct") is not None else "–",
                 "p": f"{metric['p_value']:.2g}" if metric.get("p_value") is not None else "–",
@@ -340,9 +343,12 @@ def _metric_details(verdict: dict) -> str:
             })
     if not rows:
         return ""
+    note = ("\n\n_base_, _head_: each side's rounds merged (the distribution row: its statistic's geometric mean "
+            "over the rounds, as tested); _net_: the change tested, round by round, net of what every endpoint "
+            "shared in the same rounds." if paired else "")
     return ("<details><summary>All metrics per endpoint</summary>\n\n"
             + tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github", showindex=False)
-            + "\n\n</details>")
+            + note + "\n\n</details>")
 
 
 def _method_section(verdict: dict) -> str:

@@ -319,6 +319,8 @@ def test_the_paired_summary_speaks_of_the_base_not_a_baseline(tmp_path):
     assert "### Endpoints (base rounds → head rounds)" in summary
     assert "| vs base " in summary and "vs baseline" not in summary
     assert "head against base" in summary and "net of the run-wide shift" not in summary
+    details = summary.split("<summary>All metrics per endpoint</summary>")[1].split("</details>")[0]
+    assert "| base rounds " in details and "baseline" not in details and "each side's rounds merged" in details
     # the custom counters: each side's rounds summed (not one base round's against ten head rounds')
     counters = summary.split("### Custom metrics")[1].split("\n\n")[1]
     assert " base rounds |" in counters and " head rounds |" in counters
