@@ -364,7 +364,18 @@ def _method_section(verdict: dict) -> str:
         (f"- Policy {markdown.code(policy['path'])}; false-alarm rate {policy['false_alarm_rate']:g} per run "
          f"across {markdown.text(tests.get('fail', 0))} failing and {markdown.text(tests.get('warn', 0))} "
          f"warning comparisons ({markdown.text(policy['correction'])} correction)."),
-        ("- Each endpoint's response-time distribution (trimmed mean, p90, p95) is compared with the baseline's: "
+        ("- Each endpoint's response-time distribution (trimmed mean, p90, p95) is compared with the base's "
+         "block by block: a block is one base and one head round adjacent in time (the order reversed every "
+         "other block), its evidence the head's figure minus the base's, net of what every endpoint shared in "
+         "that block; the spread of the blocks (the block, not the request, is the unit) gives the interval. "
+         "A regression is flagged only when a quantile moved beyond the policy's percentage and floor **and** "
+         "the move is significant; SAME when the interval excludes a regression of the policy's size, else "
+         "UNRESOLVED. The shared change is judged once (the Aggregated row), each with half the false-alarm "
+         "rate; the policy's p50, p99 and throughput tests are made block by block too."
+         + ("" if "no A/A control" in str(((verdict.get("baseline") or {}).get("provenance") or {}).get("command"))
+            else " An A/A control, the base's rounds against each other, came first.")
+         if verdict.get("comparison") == "paired" else
+         "- Each endpoint's response-time distribution (trimmed mean, p90, p95) is compared with the baseline's: "
          "a regression is flagged only when a quantile moved beyond the policy's percentage and floor **and** "
          "the move is significant given the within-run sampling spread (from the histograms) and the "
          "between-run spread (from the baseline's runs: the run, not the request, is the unit); SAME when the "

@@ -319,6 +319,8 @@ def test_the_paired_summary_speaks_of_the_base_not_a_baseline(tmp_path):
     assert "### Endpoints (base rounds → head rounds)" in summary
     assert "| vs base " in summary and "vs baseline" not in summary
     assert "head against base" in summary and "net of the run-wide shift" not in summary
+    method = summary.split("<summary>How this verdict was reached</summary>")[1].split("</details>")[0]
+    assert "block by block" in method and "the baseline" not in method, method
     details = summary.split("<summary>All metrics per endpoint</summary>")[1].split("</details>")[0]
     assert "| base rounds " in details and "baseline" not in details and "each side's rounds merged" in details
     # the custom counters: each side's rounds summed (not one base round's against ten head rounds')
@@ -338,8 +340,10 @@ def test_the_summary_says_whether_the_a_a_control_ran(tmp_path):
     short = judge_paired(rounds(tmp_path / "short", order="BHHB"), "smoke", str(POLICY))
     assert short["exit_code"] == 0, short["reason"]
     assert "(paired rounds: B H H B; no A/A control: it needs 8 rounds)" in render_summary(short)
+    assert "An A/A control" not in render_summary(short)
     full = judge_paired(rounds(tmp_path / "full"), "smoke", str(POLICY))
     assert "(paired rounds: B H H B B H H B)" in render_summary(full)
+    assert "An A/A control, the base's rounds against each other, came first." in render_summary(full)
 
 
 def policy_with_goal(tmp_path, goal: float, quarantined: str | None = None):
