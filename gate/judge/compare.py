@@ -183,9 +183,13 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
         record = current.get(name)
         past = [(records[name], seconds) for records, seconds in history
                 if name in records and records[name].num_requests > 0]
+        # the count is held against the baseline's runs, each as long as this run, or against the reference
+        counted = past
+        if shown_against is not None and past and name in shown_against:
+            counted = [(shown_against[name], reference.duration_s)]
         needed = endpoint_policy.min_requests
-        if past:
-            needed = max(needed, math.ceil(statistics.min_count_fraction * min(r.num_requests for r, _ in past)))
+        if counted:
+            needed = max(needed, math.ceil(statistics.min_count_fraction * min(r.num_requests for r, _ in counted)))
         comparison = EndpointComparison(
             endpoint=name,
             num_requests=record.num_requests if record else 0,
@@ -196,8 +200,8 @@ def compare(run: Run, baseline: list[Run] | None, policy: Policy,
         )
         endpoints.append(comparison)
         note = QUARANTINED if endpoint_policy.quarantined else ""
-        if not _judgeable(comparison, record, past, needed, endpoint_policy.min_requests, baseline is not None,
-                          note, findings):
+        if not _judgeable(comparison, record, counted, needed, endpoint_policy.min_requests, baseline is not None,
+                          note, findings, "the base's rounds" if shown_against is not None else "the baseline"):
             continue
         for metric in METRICS:
             metric_policy = endpoint_policy.metrics.get(metric, MetricPolicy(metric=metric, severity="warn"))
@@ -260,7 +264,8 @@ def _endpoint_order(name: str) -> tuple:
 
 
 def _judgeable(comparison: EndpointComparison, record: EndpointRecord | None, past: list, needed: int,
-               min_requests: int, have_baseline: bool, note: str, findings: list[Finding]) -> bool:
+               min_requests: int, have_baseline: bool, note: str, findings: list[Finding],
+               against: str = "the baseline") -> bool:
     """False (with a finding) when this endpoint cannot be compared in this run.
 
     An endpoint whose count dropped - fewer than `needed` (the policy's fraction of the baseline's
@@ -275,7 +280,8 @@ def _judgeable(comparison: EndpointComparison, record: EndpointRecord | None, pa
     dropped = bool(past) and count < needed and float(special.pdtr(count, smallest)) < DROP_CHANCE
     if dropped and not comparison.quarantined:
         findings.append(Finding("unjudgeable", "missing_endpoint" if count == 0 else "too_few_requests", name, None,
-                                f"{name} made {count} requests where the baseline made {expected:.0f} on average: "
+                                f"{name} made {count} requests where {against} made {expected:.0f}"
+                                f"{' on average' if len(past) > 1 else ''}: "
                                 "the suite no longer reaches it or it broke"))
         comparison.status = "unjudgeable"
         return False
@@ -283,7 +289,7 @@ def _judgeable(comparison: EndpointComparison, record: EndpointRecord | None, pa
         if count or past:
             findings.append(Finding("warn", "too_few_requests", name, None,
                                     f"{name} made {count} requests, fewer than the {min_requests} needed to judge "
-                                    f"it (baseline: {expected:.0f} on average){note}"))
+                                    f"it ({against}: {expected:.0f}{' on average' if len(past) > 1 else ''}){note}"))
             comparison.status = "warn"
         return False
     if have_baseline and not past and name != AGGREGATED:

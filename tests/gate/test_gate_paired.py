@@ -26,11 +26,12 @@ def rounds(root, slower: float = 1.0, drift: float = 0.0, disturbed: int | tuple
            disturbance: float = 2.0, swings: float = 0.0, all_slower: float = 1.0,
            immune: str | None = None, tail: tuple[float, float] | None = None,
            login_ms: tuple[float, float] | None = None, seed: int = 3, logins: int | None = None,
-           slowest_login: tuple[tuple[int, ...], float] | None = None) -> list[tuple[str, str]]:
+           slowest_login: tuple[tuple[int, ...], float] | None = None, head_share: float = 1.0) -> list[tuple[str, str]]:
     """`swings`: each round's own machine speed, a log-normal factor of this spread shared by every endpoint
     (measured here: 0.12), drawn with `seed`; `immune`: an endpoint the machine's speed does not touch;
     `logins`: logins a round (one per user, as the suite logs in); `slowest_login`: (rounds, factor), those
-    rounds' slowest login slowed by the factor (a cold start)."""
+    rounds' slowest login slowed by the factor (a cold start); `head_share`: the share of the target's
+    requests the head's rounds make."""
     made = []
     speeds = np.exp(np.random.default_rng(seed).normal(0.0, swings, len(order)))
     for index, side in enumerate(order):
@@ -47,6 +48,7 @@ def rounds(root, slower: float = 1.0, drift: float = 0.0, disturbed: int | tuple
             shape.endpoints[LOGIN].tail_share, shape.endpoints[LOGIN].tail_factor = 1.0 / logins, slowest_login[1]
         if side == "H":
             shape.endpoints[TARGET].median_ms *= slower
+            shape.endpoints[TARGET].requests = round(shape.endpoints[TARGET].requests * head_share)
             if tail:  # the slowest share of the target's requests slowed, its centre not
                 shape.endpoints[TARGET].tail_share, shape.endpoints[TARGET].tail_factor = tail
             for endpoint in shape.endpoints.values():
@@ -143,6 +145,17 @@ def test_logins_slower_in_every_head_round_warn_at_p99(tmp_path):
     warned = [f for f in verdict["findings"] if f["endpoint"] == LOGIN and f["kind"] == "regression"]
     assert login["outcome"] == "regression" and [f["severity"] for f in warned] == ["warn"], login
     assert login["net_change_pct"] > 200
+
+
+def test_an_endpoint_the_head_reaches_a_tenth_as_often_cannot_be_judged(tmp_path):
+    """Counts are held against the base's rounds merged, as the head's are: against one base round, a head
+    of four rounds could lose three quarters of an endpoint's requests unseen (baseline mode: below the
+    policy's min_count_fraction of the baseline's, 0.2, and below Poisson chance)."""
+    verdict = judge_paired(rounds(tmp_path, head_share=0.1), "smoke", str(POLICY))
+    dropped = [f for f in verdict["findings"] if f["severity"] == "unjudgeable"]
+    assert verdict["exit_code"] == 2 and [f["endpoint"] for f in dropped] == [TARGET], verdict["reason"]
+    assert "where the base's rounds made 480: the suite no longer reaches it" in dropped[0]["message"]
+    assert judge_paired(rounds(tmp_path / "half", head_share=0.5), "smoke", str(POLICY))["exit_code"] == 0
 
 
 def test_the_run_wide_verdict_is_part_of_the_schema_a_forks_comment_is_checked_against(tmp_path):
