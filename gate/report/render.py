@@ -290,6 +290,8 @@ def _counters_section(verdict: dict) -> str:
 
 
 def _chart_section(verdict: dict) -> str:
+    paired = verdict.get("comparison") == "paired"
+    bars, against = ("head rounds", "base rounds") if paired else ("this run", "baseline")
     points = [
         (endpoint["endpoint"], endpoint["metrics"]["p95"])
         for endpoint in verdict.get("endpoints", [])
@@ -303,11 +305,11 @@ def _chart_section(verdict: dict) -> str:
     limits = [min(p95["limit"], top) if p95.get("limit") is not None else top for _, p95 in points]
     labels = ", ".join(f'"{markdown.mermaid_label(name)}"' for name, _ in points)
     return "\n".join([
-        "### p95 against baseline and limit",
+        f"### p95 against {against} and limit",
         "",
         "```mermaid",
         "xychart-beta",
-        '    title "p95 per endpoint (ms): bars this run, line 1 baseline, line 2 limit"',
+        f'    title "p95 per endpoint (ms): bars {bars}, line 1 {against}, line 2 limit"',
         f"    x-axis [{labels}]",
         f'    y-axis "ms" 0 --> {top:.0f}',
         f"    bar [{', '.join(f'{v:.0f}' for v in values)}]",

@@ -332,6 +332,7 @@ def test_the_paired_summary_speaks_of_the_base_not_a_baseline(tmp_path):
     assert "### Endpoints (base rounds → head rounds)" in summary
     assert "| vs base " in summary and "vs baseline" not in summary
     assert "head against base" in summary and "net of the run-wide shift" not in summary
+    assert "### p95 against base rounds and limit" in summary and "bars head rounds, line 1 base rounds" in summary
     method = summary.split("<summary>How this verdict was reached</summary>")[1].split("</details>")[0]
     assert "block by block" in method and "the baseline" not in method, method
     details = summary.split("<summary>All metrics per endpoint</summary>")[1].split("</details>")[0]
