@@ -220,8 +220,8 @@ def _endpoint_section(verdict: dict, only_notable: bool) -> str:
                          for metric in e["metrics"].values() if metric.get("p_value") is not None})
         text += (f"\n\n**Not compared with the {reference}** (the policy's `relative: off`, or not in the "
                  f"{reference}): " + ", ".join(markdown.code(name) for name in blind) + ". "
-                 + (f"Their distribution is not tested; their absolute limits apply, and the policy's tests of "
-                    f"{', '.join(tested)} alone (see All metrics per endpoint)." if tested
+                 + (f"Their distribution is not tested: their absolute limits apply, and their {', '.join(tested)} "
+                    "tests (see All metrics per endpoint)." if tested
                     else "Only their absolute limits apply."))
     if unresolved:
         text += "\n\n**UNRESOLVED**:\n" + "\n".join(
