@@ -353,15 +353,16 @@ def unserved_by_base(paired: list[Block]) -> list[Block]:
                                                                if name not in unserved})) for block in paired]
 
 
-def compare_paired(rounds: list[tuple[str, Run]], policy: Policy) -> tuple[Comparison, Run, list[Run]]:
+def compare_paired(rounds: list[tuple[str, Run]], policy: Policy) -> tuple[Comparison, Run, list[Run], Run]:
     """The head's rounds against the base's, block by block, after the A/A control: (the comparison, the
-    head's rounds merged, the base's rounds). Raises Unjudgeable when a round stood apart from the others
+    head's rounds merged, the base's rounds, the base's rounds merged). Raises Unjudgeable when a round stood apart from the others
     of its side, or the base disagreed with itself.
 
     The false-alarm budget is spent in halves: one on the endpoints' own changes (Holm across them), one
     on the change the whole run shared (a single test)."""
     paired = unserved_by_base(blocks(rounds))
     head, bases = merged([block.head for block in paired]), [block.base for block in paired]
+    base = merged(bases)
     # base and head ran on one machine, one after the other: there is no committed baseline's shift to take
     # out; the run-wide change is measured block by block instead (PairedShifts)
     half = policy.statistics.false_alarm_rate / 2.0
@@ -377,11 +378,11 @@ def compare_paired(rounds: list[tuple[str, Run]], policy: Policy) -> tuple[Compa
                           reference=merged([block.base for block in control_rounds]))
         _check_control(control)
     comparison = compare(head, bases, same_machine, shift_tester=shifts, metric_tester=shifts.shift,
-                         reference=merged(bases))
+                         reference=base)
     rule = _run_wide_policy(comparison, policy)
     _judge_run_wide(comparison, shifts, rule, half)
-    _excuse_breaches_the_base_shares(comparison, merged(bases), same_machine, rule)
-    return comparison, head, bases
+    _excuse_breaches_the_base_shares(comparison, base, same_machine, rule)
+    return comparison, head, bases, base
 
 
 def _excuse_breaches_the_base_shares(comparison: Comparison, base: Run, policy: Policy,

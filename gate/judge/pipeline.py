@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gate import Unjudgeable
 from gate.judge.compare import compare
-from gate.judge.paired import MIN_BLOCKS_FOR_CONTROL, blocks, compare_paired, merged
+from gate.judge.paired import MIN_BLOCKS_FOR_CONTROL, blocks, compare_paired
 from gate.judge.verdict import borderline_regressions, confirmed, decide, unjudgeable_verdict
 from gate.read.baseline import baseline_runs, fingerprint_difference, read_baseline_document
 from gate.read.policy import load_policy
@@ -83,8 +83,8 @@ def judge_paired(rounds: list[tuple[str, str]], profile: str, policy_path: str) 
             if difference:
                 raise Unjudgeable(f"the rounds were not run alike ({round_run.path}: {difference}): every round of "
                                   "base and head needs the same profile and settings")
-        comparison, run, bases = compare_paired(runs, policy)
-        paired_with = {"runs": [{"counters": base.counters} for base in bases], "counters": merged(bases).counters,
+        comparison, run, bases, base = compare_paired(runs, policy)
+        paired_with = {"runs": [{"counters": one.counters} for one in bases], "counters": base.counters,
                        "fingerprint": first.fingerprint,
                        "provenance": {"command": "paired rounds: " + " ".join(side[0].upper() for side, _ in rounds)
                                       + ("" if len(rounds) >= 2 * MIN_BLOCKS_FOR_CONTROL else
