@@ -51,19 +51,32 @@ def recorded_baseline(workspace) -> Path:
     return baseline
 
 
+def _only_the_runner_moved(results: Path) -> bool:
+    """True when the run could not be judged only because everything moved together (the run-wide
+    shift): on this shared machine a 20 s run can land on a busy minute the baseline's did not."""
+    verdict = json.loads((results / "verdict.json").read_text())
+    blocking = [f for f in verdict["findings"] if f["severity"] in ("fail", "unjudgeable")]
+    return verdict["exit_code"] == 2 and bool(blocking) and all(f["kind"] == "run_shift" for f in blocking)
+
+
 @pytest.fixture(scope="module")
 def gated_run(workspace, recorded_baseline) -> tuple[subprocess.CompletedProcess, Path]:
+    """The gated run; rerun once, as the gate's own message advises, when only the runner moved."""
     results = workspace / "results" / "smoke"
-    done = entry_point(
-        "scripts.run", "smoke", *SHORT, "--port", str(free_port()), "--baseline", str(recorded_baseline),
-        cwd=workspace,
-    )
+    for _ in range(2):
+        done = entry_point(
+            "scripts.run", "smoke", *SHORT, "--port", str(free_port()), "--baseline", str(recorded_baseline),
+            cwd=workspace,
+        )
+        if not (results / "verdict.json").is_file() or not _only_the_runner_moved(results):
+            break
     return done, results
 
 
 def test_short_smoke_against_its_own_baseline_passes(gated_run):
     done, results = gated_run
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+    # the head of the output names the verdict and its reasons; the tail, the tables
+    assert done.returncode == 0, done.stdout[:3000] + done.stdout[-1500:] + done.stderr[-3000:]
     assert "PASS" in done.stdout
     assert json.loads((results / "verdict.json").read_text())  # the verdict the summary came from
 
