@@ -27,7 +27,8 @@ between them is the one the trial makes:
   is part of the head's change);
 - disturbed: the second block's base round disturbed (by default its stack stopped half the time, in
   50-ms slices; --disturbance hog: a busy loop per core at a higher priority); the A/A control should
-  make the run "cannot judge" (exit 2), never a pass or a regression.
+  find it, and the block runs again undisturbed (the smoke's paired-reruns): never a regression, and a
+  pass only without the disturbed round (the verdict's `replaced` names it).
 
 With --baseline-mode each trial also makes one ordinary smoke run with the head's condition, judged
 against the committed baselines/smoke.json as a pull request is today (--baseline-trials N: only the
@@ -288,9 +289,10 @@ def injection(folder: Path, endpoint: str, first_base: Path, args, gains: dict[s
 
 def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, commit: str, args,
                  gains: dict[str, float]) -> dict:
-    """One paired run of the trial's condition as the PR gate makes it (scripts/ab.run_paired): its rounds,
-    the verdict, and two more blocks at a time while the verdict wants them (ab.wanting_rounds), up to the
-    round budget. A trial already in `folder` is judged again (--judge-only) or read, with every round it ran."""
+    """One paired run of the trial's condition as the PR gate makes it (scripts/ab.measure): its rounds, the
+    verdict, a disturbed round's block run again and two more blocks at a time while the verdict wants them,
+    up to the profile's paired-reruns and the round budget. A trial already in `folder` is judged again
+    (--judge-only) or read, with every round it ran (the blocks it ran again noted)."""
     profile = profiles.load("smoke")
     if args.sample_target:  # in place of smoke.conf's paired-sample-target: each round gets its share
         profile = replace(profile, paired_sample_target=args.sample_target)
@@ -304,26 +306,21 @@ def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, comm
         raise SystemExit(f"--judge-only: the rounds of {folder} are not all there")
     if complete and (args.judge_only or not (folder / "verdict.json").is_file()):
         ab.judge(profile, folder, order, args.policy)
-    if not (folder / "verdict.json").is_file():
+    if not (folder / "verdict.json").is_file():  # a trial cut short runs again whole
         sides = {ab.BASE: ab.Side(ab.BASE, tree, args.port + 1, commit),
                  ab.HEAD: ab.Side(ab.HEAD, layout.BUNDLE, args.port, commit)}
-        options = argparse.Namespace(bind="127.0.0.1", workers=1, think_scale=None, processes=1)
-        start = 0  # every round of the first pass (a trial cut short is run again whole), then the added ones
-        while True:
-            for number, (side, round_folder) in enumerate(order[start:], start=start + 1):
-                if kind == "inject" and side == ab.HEAD and sides[ab.HEAD].env is None:
-                    sides[ab.HEAD] = replace(sides[ab.HEAD], env={"VOICEASSIST_INJECT_LATENCY": injection(
-                        folder, endpoint, order[0][1], args, gains)})
-                hog = (disturbance(args, round_folder) if kind == "disturbed" and number == DISTURBED_ROUND
-                       else contextlib.nullcontext())
-                with hog:
-                    ab.run_round(options, one_round, sides[side], round_folder)
-            ab.judge(profile, folder, order, args.policy)
-            if len(order) >= budget or not ab.wanting_rounds(folder):
-                break
-            start = len(order)
-            order = [(side, ab.round_folder(folder, number, side))
-                     for number, side in enumerate(ab.round_order(min(len(order) + ab.EXTRA_ROUNDS, budget)), 1)]
+
+        def around(number: int, side: str, round_folder: Path, again: bool):
+            if kind == "inject" and side == ab.HEAD and sides[ab.HEAD].env is None:
+                sides[ab.HEAD] = replace(sides[ab.HEAD], env={"VOICEASSIST_INJECT_LATENCY": injection(
+                    folder, endpoint, ab.round_folder(folder, 1, ab.BASE), args, gains)})
+            if kind == "disturbed" and number == DISTURBED_ROUND and not again:
+                return disturbance(args, round_folder)
+            return contextlib.nullcontext()
+
+        options = argparse.Namespace(bind="127.0.0.1", workers=1, think_scale=None, processes=1, no_gate=False,
+                                     policy=args.policy)
+        ab.measure(options, profile, one_round, sides, count, budget, folder, around)
     return json.loads((folder / "verdict.json").read_text())
 
 
@@ -478,6 +475,9 @@ def report(rows: list[dict], settings: argparse.Namespace) -> list[str]:
         lines.append(f"injected trials with a failing finding on an endpoint not injected (a false alarm there): "
                      f"{calibrate.rate(alarms, len(judged))}")
     lines += by_slowdown_table(rows, settings.pct) + run_wide_table(rows)
+    if reran := [row["reruns"] for row in rows if row.get("reruns")]:
+        lines.append(f"blocks run again after a disturbed round (paired-reruns): {sum(reran)}, in {len(reran)} of "
+                     f"{len(rows)} trials")
     if any("baseline" in row for row in rows):
         lines += ["\nCommitted baseline (one smoke run, gate check against baselines/smoke.json):",
                   *table(rows, "baseline", settings)]
@@ -503,7 +503,9 @@ def report(rows: list[dict], settings: argparse.Namespace) -> list[str]:
 
 RECORDED = ("pct", "inject_as", "endpoints", "together", "disturbance")
 # what a record's rounds measured: nights add up only when these agree (a missing model target: 0, one pace;
-# a missing max_rounds: the rounds, fixed, as every record was before rounds were added for power)
+# a missing max_rounds: the rounds, fixed, as every record was before rounds were added for power). Not
+# paired_reruns (a disturbed round's block run again): it changes only runs that were refused before; a
+# judged run is the same, so records with and without it add up (their rows' `reruns` say which ran again).
 MEASURED_ALIKE = ("rounds", "max_rounds", "round_time_s", "sample_target", "model_sample_target")
 
 
@@ -518,6 +520,7 @@ def write_record(path: Path, rows: list[dict], commit: str, args: argparse.Names
     meta = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"), "commit": commit,
             "rounds": count, "max_rounds": ab.round_budget(profile, count, args.max_rounds), "round_time_s": one_round.run_time_s,
             "sample_target": measured.sample_target, "model_sample_target": measured.model_sample_target,
+            "paired_reruns": profile.paired_reruns,
             **{key: getattr(args, key) for key in RECORDED}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"meta": meta, "trials": rows}, indent=1) + "\n")
@@ -626,6 +629,7 @@ def main(argv: list[str] | None = None) -> int:
                    "paired_centre_net_change": {e: centre_change(paired, e, net=True) for e in args.endpoints},
                    "paired_failing_elsewhere": failing_elsewhere(paired, endpoint) if kind == "inject" else None,
                    "paired_run_wide": (paired.get("run_wide") or {}).get("state"),
+                   "reruns": len(paired.get("replaced") or []),
                    "control_reach": control_reach(blocks, policy.statistics) if blocks else None,
                    "null_p_values": null_p_values(blocks, policy) if blocks and kind == "unchanged" else None}
             seen[kind] = seen.get(kind, 0) + 1

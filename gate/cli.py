@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="base:FOLDER or head:FOLDER, one per round, in the order they ran")
     paired.add_argument("--policy", default=DEFAULT_POLICY, help=f"policy file (default {DEFAULT_POLICY})")
     paired.add_argument("--out", required=True, help="where to write verdict.json and summary.md")
+    paired.add_argument("--replaced", action="append", default=[], metavar="NOTE",
+                        help="a block of rounds run again, and why (scripts/ab.py gives these); shown with the verdict")
     paired.set_defaults(handler=_paired)
 
     record = commands.add_parser("record", help="build a baseline from one or more run folders (default 3)")
@@ -116,7 +118,7 @@ def _paired(args) -> int:
         if side not in (BASE, HEAD) or not folder:
             raise Unjudgeable(f"--round {spec!r}: expected {BASE}:FOLDER or {HEAD}:FOLDER")
         rounds.append((side, folder))
-    return _report(judge_paired(rounds, args.profile, args.policy), args.out)
+    return _report(judge_paired(rounds, args.profile, args.policy, args.replaced), args.out)
 
 
 def _report(verdict: dict, out: str) -> int:

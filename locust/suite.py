@@ -68,6 +68,9 @@ def add_suite_options(parser) -> None:
     group.add_argument("--paired-max-rounds", type=int, default=0,
                        help="Paired A/B: while a required endpoint (the policy's unresolved: fail) is UNRESOLVED, "
                             "rounds are added up to this many. Not used by Locust itself.")
+    group.add_argument("--paired-reruns", type=int, default=0,
+                       help="Paired A/B: how many times a block of rounds may run again when the A/A control finds "
+                            "one of its rounds disturbed. Not used by Locust itself.")
     group.add_argument("--paired-spawn-rate", type=float, default=0.0,
                        help="Paired A/B: users started per second in a round. Not used by Locust itself.")
     group.add_argument("--paired-sample-target", type=int, default=0,

@@ -13,9 +13,12 @@ stack of one side (so neither sees the other's or an earlier round's state), the
 same way, the head's suite and the profile's load for `paired-round-time`, then the stack stopped.
 Only one target is up, and under load, at a time. `python -m gate paired` then judges the rounds
 (gate/judge/paired.py): the block of one base and one head round, not the request, is the unit, and
-an A/A control of the base against itself makes a noisy runner "cannot judge", never a pass.
+an A/A control of the base against itself makes a noisy runner "cannot judge", never a pass. A round
+the control finds disturbed (unlike the other rounds of its side and its block's other round) has its
+block run again, up to the profile's `paired-reruns`, before the run is refused; the verdict says so.
 
-Every round's artefacts stay in <results>/rounds/NN-side/; the verdict and summary in <results>.
+Every round's artefacts stay in <results>/rounds/NN-side/ (a block run again keeps the rounds it replaced
+in <results>/rounds/replaced/); the verdict and summary in <results>.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -38,6 +41,8 @@ from scripts.profiles import Profile, ProfileError
 
 BASE, HEAD = "base", "head"
 ROUNDS = "rounds"  # the rounds' folders, under the results folder
+REPLACED = "replaced"  # under ROUNDS: each block run again, NN-rounds-A-B, its two rounds and WHY
+WHY = "why.txt"
 MIN_ROUNDS = 4  # two blocks of one base and one head round: the least the gate judges
 EXTRA_ROUNDS = 4  # two more blocks, keeping the order balanced, while the verdict wants rounds (wanting_rounds)
 GIT_TIMEOUT_S = 120
@@ -161,11 +166,13 @@ def run_round(args: argparse.Namespace, profile: Profile, side: Side, folder: Pa
 
 
 def judge(profile: Profile, results: Path, rounds: list[tuple[str, Path]], policy: Path) -> int:
-    """`python -m gate paired` on the rounds, in the order they ran."""
+    """`python -m gate paired` on the rounds, in the order they ran, with the blocks run again noted."""
     command = runner.python_module("gate", "paired", "--profile", profile.name, "--out", str(results),
                                    "--policy", str(policy.resolve()))
     for side, folder in rounds:
         command += ["--round", f"{side}:{folder}"]
+    for note in replaced_notes(results):
+        command += ["--replaced", note]
     done = subprocess.run(command, check=False)
     return done.returncode if done.returncode in (runner.PASS, runner.REGRESSION) else runner.UNJUDGEABLE
 
@@ -186,8 +193,18 @@ def round_folder(results: Path, number: int, side: str) -> Path:
     return results / ROUNDS / f"{number:02d}-{side}"
 
 
+# Around each round: (its number from 1, its side, its folder, whether it runs again) -> a context the round
+# runs in. The calibration sizes its injection and disturbs a round here; a pull request's run has none.
+RoundHook = Callable[[int, str, Path, bool], contextlib.AbstractContextManager]
+
+
+def plain_round(number: int, side: str, folder: Path, again: bool) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
 def run_rounds(args: argparse.Namespace, one_round: Profile, sides: dict[str, Side], order: list[str],
-               results: Path, done: list[tuple[str, Path]] | None = None) -> list[tuple[str, Path]]:
+               results: Path, done: list[tuple[str, Path]] | None = None,
+               around: RoundHook = plain_round) -> list[tuple[str, Path]]:
     """Every round of `order` not yet in `done`, each in <results>/rounds/NN-side: (side, folder) of all
     the rounds, in the order they ran."""
     done = list(done or [])
@@ -196,9 +213,49 @@ def run_rounds(args: argparse.Namespace, one_round: Profile, sides: dict[str, Si
     for number, name in enumerate(order[len(done):], start=len(done) + 1):
         folder = round_folder(results, number, name)
         print(f"ab: round {number}/{len(order)}, {name}", flush=True)
-        run_round(args, one_round, sides[name], folder)
+        with around(number, name, folder, False):
+            run_round(args, one_round, sides[name], folder)
         done.append((name, folder))
     return done
+
+
+def disturbed_block(results: Path, done: list[tuple[str, Path]]) -> int | None:
+    """The index in `done` of the first round of the block whose round the A/A control found disturbed
+    (the verdict's disturbed_round), or None: the run was judged, or refused for another reason."""
+    verdict = _verdict(results)
+    disturbed = verdict.get("disturbed_round") or {}
+    if verdict.get("exit_code") != runner.UNJUDGEABLE or not disturbed.get("round"):
+        return None
+    for index, (_, folder) in enumerate(done):
+        if Path(folder).resolve() == Path(disturbed["round"]).resolve():
+            return index - index % 2
+    return None
+
+
+def replaced_notes(results: Path) -> list[str]:
+    """Why each block was run again, in the order they were."""
+    return [(block / WHY).read_text().strip() for block in sorted((results / ROUNDS / REPLACED).glob("[0-9][0-9]-*"))
+            if (block / WHY).is_file()]
+
+
+def rerun_block(args: argparse.Namespace, one_round: Profile, sides: dict[str, Side], results: Path,
+                done: list[tuple[str, Path]], first: int, around: RoundHook = plain_round) -> None:
+    """The block of rounds done[first] and done[first + 1] run again, in the same order and folders. The
+    rounds they replace move to <results>/rounds/replaced/NN-rounds-A-B, with why (the A/A control's words)."""
+    block = done[first:first + 2]
+    store = results / ROUNDS / REPLACED
+    kept = store / f"{len(replaced_notes(results)) + 1:02d}-rounds-{first + 1:02d}-{first + 2:02d}"
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.mkdir(parents=True)
+    for _, folder in block:
+        shutil.move(str(folder), str(kept / folder.name))
+    what = (_verdict(results).get("disturbed_round") or {}).get("what", "a round the A/A control found disturbed")
+    (kept / WHY).write_text(f"rounds {block[0][1].name} and {block[1][1].name} (block {first // 2 + 1}) ran again: "
+                            f"{what}\n")
+    for number, (name, folder) in enumerate(block, start=first + 1):
+        print(f"ab: round {number}/{len(done)} again, {name}", flush=True)
+        with around(number, name, folder, True):
+            run_round(args, one_round, sides[name], folder)
 
 
 def _verdict(results: Path) -> dict:
@@ -252,12 +309,39 @@ def round_budget(profile: Profile, count: int, max_rounds: int | None = None) ->
     return max(count, max_rounds or profile.paired_max_rounds or count)
 
 
+def measure(args: argparse.Namespace, profile: Profile, one_round: Profile, sides: dict[str, Side], count: int,
+            budget: int, results: Path, around: RoundHook = plain_round) -> int:
+    """`count` rounds in balanced order, the verdict, and then, while it wants them: the block of a round the
+    A/A control found disturbed run again (up to the profile's paired-reruns, then the run stays
+    unjudged), or two more blocks (up to `budget` rounds). The verdict's exit code."""
+    done = run_rounds(args, one_round, sides, round_order(count), results, around=around)
+    if args.no_gate:
+        return runner.PASS
+    verdict = judge(profile, results, done, args.policy)
+    again = 0
+    while True:
+        first = disturbed_block(results, done)
+        if first is not None and again < profile.paired_reruns:
+            again += 1
+            print(f"ab: a disturbed round, {done[first][1].name} or {done[first + 1][1].name}: their block runs "
+                  f"again ({again} of paired-reruns {profile.paired_reruns})", flush=True)
+            rerun_block(args, one_round, sides, results, done, first, around)
+        elif first is None and len(done) < budget and (why := wanting_rounds(results)):
+            order = round_order(min(len(done) + EXTRA_ROUNDS, budget))
+            print(f"ab: {why}: {len(order) - len(done)} more rounds (paired-max-rounds {budget})", flush=True)
+            done = run_rounds(args, one_round, sides, order, results, done, around)
+        else:
+            return verdict
+        verdict = judge(profile, results, done, args.policy)
+
+
 def run_paired(args: argparse.Namespace, profile: Profile, results: Path) -> int:
     """Base and head in rounds on this machine, then the paired verdict. Exit 0 pass, 1 fail, 2 cannot judge.
 
     When the only failures are required endpoints left UNRESOLVED, or an endpoint could not have seen the
     policy's detectable_goal_pct, two more blocks of rounds are run and everything judged again, up to the
-    profile's paired-max-rounds; past it the verdict stands, reported."""
+    profile's paired-max-rounds; past it the verdict stands, reported. A block whose round the A/A control
+    found disturbed runs again, up to the profile's paired-reruns (measure)."""
     one_round, count = round_profile(profile, args.rounds, args.round_time)
     budget = round_budget(profile, count, args.max_rounds)
     round_order(budget)  # an odd budget is refused before any round runs
@@ -270,18 +354,9 @@ def run_paired(args: argparse.Namespace, profile: Profile, results: Path) -> int
               f"base {args.compare_base} ({commit[:12]}) against head {head_commit[:12]} (this checkout)", flush=True)
         with base_worktree(commit) as tree:
             sides = {BASE: Side(BASE, tree, args.port + 1, commit), HEAD: Side(HEAD, layout.BUNDLE, args.port, head_commit)}
-            done = run_rounds(args, one_round, sides, order, results)
-            if args.no_gate:
-                return runner.PASS
-            verdict = judge(profile, results, done, args.policy)
-            while len(done) < budget and (why := wanting_rounds(results)):
-                order = round_order(min(len(done) + EXTRA_ROUNDS, budget))
-                print(f"ab: {why}: {len(order) - len(done)} more rounds (paired-max-rounds {budget})", flush=True)
-                done = run_rounds(args, one_round, sides, order, results, done)
-                verdict = judge(profile, results, done, args.policy)
+            return measure(args, profile, one_round, sides, count, budget, results)
     except runner.RunError as error:
         print(f"perf-gate: cannot judge this run: {error}", file=sys.stderr, flush=True)
         if not args.no_gate:
             report_unjudgeable(profile.name, results, str(error), args.policy)
         return runner.UNJUDGEABLE
-    return verdict

@@ -53,6 +53,7 @@ class Profile:
     paired_round_time_s: int = 0
     paired_spawn_rate: float = 0.0
     paired_max_rounds: int = 0  # rounds a required endpoint left UNRESOLVED may extend the run to
+    paired_reruns: int = 0  # blocks a run may run again when the A/A control finds one of their rounds disturbed
     paired_sample_target: int = 0  # the rounds' sample target (per run_time_s, as sample_target); 0: sample_target
     # the tasks that ask the model paced to this instead of sample_target (a paired round measuring denser
     # keeps chat at the profile's sample-target); 0: sample_target. Not a setting of the file.
@@ -102,12 +103,16 @@ def load(name: str, folder: Path = PROFILES) -> Profile:
             paired_round_time_s=parse_timespan(settings.get("paired-round-time", "0")),
             paired_spawn_rate=float(settings.get("paired-spawn-rate", 0)),
             paired_max_rounds=int(settings.get("paired-max-rounds", 0)),
+            paired_reruns=int(settings.get("paired-reruns", 0)),
             paired_sample_target=int(settings.get("paired-sample-target", 0)),
         )
     except KeyError as missing:
         raise ProfileError(f"profile {path}: the setting {missing} is missing") from None
     except (ValueError, configargparse.ConfigFileParserException) as error:
         raise ProfileError(f"profile {path}: {error}") from None
+    if profile.paired_reruns < 0:
+        raise ProfileError(f"profile {path}: paired-reruns is how many blocks a paired run may run again, 0 or more, "
+                           f"not {profile.paired_reruns}")
     if settings.get("profile") != name:
         raise ProfileError(f"profile {path}: 'profile = {name}' must name the file's own profile")
     missing = [str(file) for file in profile.locustfiles if not file.is_file()]

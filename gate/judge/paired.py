@@ -61,6 +61,16 @@ MIN_BLOCKS_FOR_CONTROL = 4
 MAX_LOADING = 2.0
 
 
+class DisturbedRound(Unjudgeable):
+    """The A/A control found one round unlike the others (_check_rounds_agree); `round` is its folder, so a
+    runner may run its block again (scripts/ab.py) instead of refusing the whole run."""
+
+    def __init__(self, reason: str, round_path: str, what: str):
+        super().__init__(reason)
+        self.round = round_path
+        self.what = what  # the departure, in one phrase: "round 11-head ran +121% against ..."
+
+
 @dataclass(frozen=True)
 class Block:
     """Two rounds adjacent in time, one of each side (in the A/A control, two base rounds)."""
@@ -526,13 +536,13 @@ def _check_rounds_agree(paired: list[Block], statistics: Statistics) -> None:
              if abs(departure) > bar and abs(departure - partner) > bar]
     if apart:
         departure, partner, run, side, other = max(apart, key=lambda item: abs(item[0]))
-        raise Unjudgeable(f"the runner was too noisy to judge: round {Path(run.path).name} ran "
-                          f"{math.expm1(departure) * 100.0:+.0f}% against the other {side} rounds across its "
-                          f"endpoints (their centre; {Path(other.path).name}, the other round of its block, "
-                          f"{math.expm1(partner) * 100.0:+.0f}%), {abs(departure) / typical:.0f} times the rounds' "
-                          f"typical swing of ±{math.expm1(typical) * 100.0:.0f}% (the policy's bar: beyond "
-                          f"{statistics.control_shift_pct:g}% and {statistics.control_swings:g} swings): something "
-                          "else ran on the machine then; rerun on a quieter runner")
+        what = (f"round {Path(run.path).name} ran {math.expm1(departure) * 100.0:+.0f}% against the other {side} "
+                f"rounds across its endpoints (their centre; {Path(other.path).name}, the other round of its block, "
+                f"{math.expm1(partner) * 100.0:+.0f}%), {abs(departure) / typical:.0f} times the rounds' typical "
+                f"swing of ±{math.expm1(typical) * 100.0:.0f}% (the policy's bar: beyond "
+                f"{statistics.control_shift_pct:g}% and {statistics.control_swings:g} swings)")
+        raise DisturbedRound(f"the runner was too noisy to judge: {what}: something else ran on the machine then; "
+                             "rerun on a quieter runner", str(run.path), what)
 
 
 def _check_control(control: Comparison) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gate import Unjudgeable
 from gate.judge.compare import compare
-from gate.judge.paired import MIN_BLOCKS_FOR_CONTROL, blocks, compare_paired
+from gate.judge.paired import MIN_BLOCKS_FOR_CONTROL, DisturbedRound, blocks, compare_paired
 from gate.judge.verdict import borderline_regressions, confirmed, decide, unjudgeable_verdict
 from gate.read.baseline import baseline_runs, fingerprint_difference, read_baseline_document
 from gate.read.policy import load_policy
@@ -65,9 +65,18 @@ def judge(run_path: str, profile: str, baseline_path: str | None, policy_path: s
     return verdict
 
 
-def judge_paired(rounds: list[tuple[str, str]], profile: str, policy_path: str) -> dict:
+def judge_paired(rounds: list[tuple[str, str]], profile: str, policy_path: str,
+                 replaced: list[str] | None = None) -> dict:
     """Base and head rounds (side, folder), in the order they ran on one machine: the verdict of their
-    paired difference (judge/paired.py). Every failure is an 'unjudgeable' verdict, never a pass."""
+    paired difference (judge/paired.py). Every failure is an 'unjudgeable' verdict, never a pass.
+    `replaced`: the blocks the runner ran again, and why (shown with the verdict). A round the A/A
+    control found disturbed is named in `disturbed_round`, for the runner to run its block again."""
+    verdict = _judge_paired(rounds, profile, policy_path)
+    verdict["replaced"] = list(replaced or [])
+    return verdict
+
+
+def _judge_paired(rounds: list[tuple[str, str]], profile: str, policy_path: str) -> dict:
     run = None
     try:
         policy = load_policy(policy_path, profile)
@@ -101,6 +110,8 @@ def judge_paired(rounds: list[tuple[str, str]], profile: str, policy_path: str) 
         return verdict
     except Unjudgeable as problem:
         verdict = unjudgeable_verdict(problem.reason, profile, run, policy_path, None)
+        if isinstance(problem, DisturbedRound):
+            verdict["disturbed_round"] = {"round": problem.round, "what": problem.what}
     except Exception as error:
         if os.environ.get("GATE_DEBUG"):
             raise

@@ -5,6 +5,7 @@ per-endpoint power table. The trials themselves are real runs (a benchmark, not 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 
@@ -13,6 +14,7 @@ import pytest
 from benchmarks import calibrate_paired as calibration
 from gate.judge.statistics import trimmed_log_mean
 from gate.read.histogram import Histogram, histogram_from_buckets
+from scripts import layout
 
 SHORT_ENDPOINT = histogram_from_buckets({3: 10, 4: 40, 5: 60, 6: 40, 8: 20, 12: 10, 30: 5})
 
@@ -206,3 +208,38 @@ def test_a_trial_adds_rounds_as_the_pr_gate_does_and_is_judged_again_on_all_of_t
     args.judge_only = True
     again = calibration.paired_trial(folder, "unchanged", None, tmp_path, "abc123", args, {})
     assert len(ran) == rounds and again["run"]["path"] == verdict["run"]["path"]
+
+
+def test_a_disturbed_trial_runs_its_block_again_undisturbed_as_the_pr_gate_does(tmp_path, monkeypatch):
+    """The disturbed trial's round (the second block's base round) is disturbed the first time it runs: the
+    A/A control finds it, its block runs again as scripts/ab.measure does, undisturbed, and the trial is
+    judged without it."""
+    from benchmarks.synthetic import smoke_shape, write_run
+    from scripts import ab
+
+    ran: list[str] = []
+    disturbing: list[bool] = []
+
+    @contextlib.contextmanager
+    def disturbance(args, round_folder):
+        disturbing.append(True)
+        yield
+        disturbing.clear()
+
+    def synthetic_round(options, one_round, side, folder):
+        ran.append(side.name)
+        write_run(folder, smoke_shape(minutes=0.5, run_factor=2.5 if disturbing else 1.0), seed=len(ran))
+        (folder / "report.html").write_text("<html></html>")
+
+    monkeypatch.setattr(ab, "run_round", synthetic_round)
+    monkeypatch.setattr(calibration, "disturbance", disturbance)
+    args = argparse.Namespace(rounds=8, max_rounds=8, round_time=None, sample_target=None, judge_only=False,
+                              policy=layout.POLICY, port=8200, pct=30.0, inject_as="client")
+    folder = tmp_path / "01-disturbed" / "paired"
+    verdict = calibration.paired_trial(folder, "disturbed", None, tmp_path, "abc123", args, {})
+    assert "".join(side[0].upper() for side in ran) == "BHHBBHHB" + "HB"
+    assert verdict["exit_code"] == 0, verdict["reason"]
+    [note] = verdict["replaced"]
+    assert note.startswith(f"rounds 03-head and {calibration.DISTURBED_ROUND:02d}-base (block 2) ran again: "
+                           f"round {calibration.DISTURBED_ROUND:02d}-base ran +"), note
+    assert calibration.outcomes(verdict, "disturbed", None) == {"disturbed": "pass"}

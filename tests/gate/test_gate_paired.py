@@ -221,6 +221,9 @@ def test_a_disturbed_base_round_makes_the_run_unjudgeable(tmp_path):
     found = re.match(r"the runner was too noisy to judge: round round-3 ran \+(\d+)% against the other base rounds "
                      r"across its endpoints", verdict["reason"])
     assert found and 90 <= int(found[1]) <= 110, verdict["reason"]  # twice as slow
+    # named for the runner, which may run its block again (scripts/ab.py)
+    assert verdict["disturbed_round"]["round"] == str(tmp_path / "round-3")
+    assert verdict["disturbed_round"]["what"].startswith(f"round round-3 ran +{found[1]}% against the other base")
 
 
 def test_a_disturbed_head_round_makes_the_run_unjudgeable_too(tmp_path):
@@ -300,6 +303,13 @@ def test_the_command_line_writes_the_verdict_and_refuses_a_round_without_its_sid
     assert done.returncode == 1, done.stdout
     verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
     assert verdict["comparison"] == "paired" and "DIFFERENT ✱" in (tmp_path / "out" / "summary.md").read_text()
+    assert verdict["replaced"] == [] and "Run again" not in (tmp_path / "out" / "summary.md").read_text()
+    again = gate_command("paired", "--profile", "smoke", "--policy", str(POLICY), "--out", str(tmp_path / "again"),
+                         *spec, "--replaced", "rounds 03-head and 04-base (block 2) ran again: round 03-head ran +90%")
+    assert again.returncode == 1
+    assert json.loads((tmp_path / "again" / "verdict.json").read_text())["replaced"] == [
+        "rounds 03-head and 04-base (block 2) ran again: round 03-head ran +90%"]
+    assert "- rounds 03-head and 04-base (block 2) ran again" in (tmp_path / "again" / "summary.md").read_text()
     bad = gate_command("paired", "--profile", "smoke", "--out", str(tmp_path / "bad"), "--round", str(tmp_path))
     assert bad.returncode == 2 and "expected base:FOLDER or head:FOLDER" in bad.stdout
 

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -277,3 +278,75 @@ def test_a_run_that_cannot_be_judged_wants_no_more_rounds(tmp_path):
             "1 endpoint(s) could not have seen +25% (GET /api/auth/me +31%)" if wanted else None)
     (tmp_path / "verdict.json").write_text("{not json")
     assert ab.short_of_goal(tmp_path) == [] and ab.wanting_rounds(tmp_path) is None
+
+
+def disturbed_rounds(monkeypatch, disturbed: str, every_time: bool) -> list[str]:
+    """Rounds written from the smoke's shape; the round in folder `disturbed` (e.g. 03-head) two and a half
+    times as slow across the board, the first time it runs or `every_time`."""
+    from benchmarks.synthetic import smoke_shape, write_run
+    ran: list[str] = []
+    seen: set[str] = set()
+
+    def synthetic_round(args, one_round, side, folder):
+        ran.append(side.name)
+        hit = folder.name == disturbed and (every_time or folder.name not in seen)
+        seen.add(folder.name)
+        write_run(folder, smoke_shape(minutes=0.5, run_factor=2.5 if hit else 1.0), seed=len(ran))
+
+    monkeypatch.setattr(ab, "run_round", synthetic_round)
+    return ran
+
+
+def test_a_disturbed_rounds_block_runs_again_and_the_run_is_judged_without_it(tmp_path, monkeypatch):
+    """Round 3 (a head round) ran 2.5x slower across the board the first time: the A/A control finds it,
+    its block (rounds 3 and 4, H B) runs again in the same order and folders, and the verdict is reached
+    on the replacement; the replaced rounds are kept and the summary says why they were replaced."""
+    ran = disturbed_rounds(monkeypatch, "03-head", every_time=False)
+    results = tmp_path / "results"
+    args = run.parse_args(["smoke", "--compare-base", "HEAD", "--rounds", "8", "--max-rounds", "8",
+                           "--policy", str(goal_policy(tmp_path, 0)), "--results", str(results)])
+    assert ab.run_paired(args, profiles.load("smoke"), results) == run.PASS
+    assert "".join(side[0].upper() for side in ran) == "BHHBBHHB" + "HB"
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert "disturbed_round" not in verdict
+    [note] = verdict["replaced"]
+    assert note.startswith("rounds 03-head and 04-base (block 2) ran again: round 03-head ran +"), note
+    assert "against the other head rounds" in note
+    kept = results / "rounds" / "replaced" / "01-rounds-03-04"
+    assert (kept / "03-head" / "stats.json").is_file() and (kept / "04-base" / "stats.json").is_file()
+    assert (results / "rounds" / "03-head" / "stats.json").is_file()  # the replacement, where the round was
+    summary = (results / "summary.md").read_text()
+    assert "Run again (1 block of rounds; the rounds replaced are kept in `rounds/replaced/`" in summary and "- rounds 03-head and 04-base (block 2)" in summary
+
+
+@pytest.mark.parametrize("reruns", [0, 2])
+def test_a_round_disturbed_every_time_is_refused_after_the_profiles_reruns(tmp_path, monkeypatch, reruns):
+    """A block disturbed each time it runs (here, or a change that slows the head now and then) runs again
+    paired-reruns times at most; then the run cannot be judged, and the summary lists every replacement."""
+    ran = disturbed_rounds(monkeypatch, "03-head", every_time=True)
+    results = tmp_path / "results"
+    args = run.parse_args(["smoke", "--compare-base", "HEAD", "--rounds", "8", "--max-rounds", "8",
+                           "--policy", str(goal_policy(tmp_path, 0)), "--results", str(results)])
+    profile = replace(profiles.load("smoke"), paired_reruns=reruns)
+    assert ab.run_paired(args, profile, results) == run.UNJUDGEABLE
+    assert "".join(side[0].upper() for side in ran) == "BHHBBHHB" + "HB" * reruns
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["reason"].startswith("the runner was too noisy to judge: round 03-head ran +")
+    assert Path(verdict["disturbed_round"]["round"]).name == "03-head"
+    assert len(verdict["replaced"]) == reruns == len(ab.replaced_notes(results))
+    assert ("Run again" in (results / "summary.md").read_text()) == bool(reruns)
+
+
+def test_only_a_disturbed_round_is_run_again(tmp_path):
+    """A run refused for another reason (the base unlike itself on an endpoint, too few requests) names no
+    round, and a judged run none: nothing runs again."""
+    done = [(side, tmp_path / "rounds" / f"{number:02d}-{side}") for number, side in
+            enumerate(("base", "head", "head", "base"), 1)]
+    for verdict, block in (({"exit_code": 2, "disturbed_round": {"round": str(done[2][1]), "what": "w"}}, 2),
+                           ({"exit_code": 2, "disturbed_round": {"round": str(done[1][1]), "what": "w"}}, 0),
+                           ({"exit_code": 2}, None),
+                           ({"exit_code": 0, "disturbed_round": {"round": str(done[2][1]), "what": "w"}}, None),
+                           ({"exit_code": 2, "disturbed_round": {"round": str(tmp_path / "elsewhere"), "what": "w"}},
+                            None)):
+        (tmp_path / "verdict.json").write_text(json.dumps(verdict))
+        assert ab.disturbed_block(tmp_path, done) == block, verdict

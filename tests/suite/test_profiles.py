@@ -61,6 +61,8 @@ def test_a_profile_naming_a_missing_locustfile_is_refused(tmp_path):
         ("profile = custom\nlocustfile = locustfile.py\nusers = five\nspawn-rate = 1\nrun-time = 1m\n", "five"),
         ("profile = custom\nlocustfile = locustfile.py\nusers = 5\nspawn-rate = 1\nrun-time = soon\n", "soon"),
         ("profile = other\nlocustfile = locustfile.py\nusers = 5\nspawn-rate = 1\nrun-time = 1m\n", "own profile"),
+        ("profile = custom\nlocustfile = locustfile.py\nusers = 5\nspawn-rate = 1\nrun-time = 1m\npaired-reruns = -1\n",
+         "paired-reruns is how many blocks .* not -1"),
     ],
 )
 def test_malformed_profiles_name_what_is_wrong(tmp_path, content, message):
