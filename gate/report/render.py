@@ -99,8 +99,9 @@ def _headline(verdict: dict) -> str:
     if len(problems) > 1:
         lines += ["", "Why it cannot be judged:", *[f"- {markdown.text(problem)}" for problem in problems]]
     if replaced := verdict.get("replaced"):
-        lines += ["", f"Run again ({len(replaced)} block{'s' if len(replaced) > 1 else ''} of rounds; the rounds "
-                      "replaced are kept in `rounds/replaced/`, and the verdict is reached without them):",
+        plural = "s" if len(replaced) > 1 else ""
+        lines += ["", (f"Run again ({len(replaced)} block{plural} of rounds; the rounds replaced are kept in "
+                       "`rounds/replaced/`, and the verdict is reached without them):"),
                   *[f"- {markdown.text(note)}" for note in replaced]]
     return "\n".join(lines)
 
