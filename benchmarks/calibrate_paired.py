@@ -324,6 +324,15 @@ def paired_trial(folder: Path, kind: str, endpoint: str | None, tree: Path, comm
     return json.loads((folder / "verdict.json").read_text())
 
 
+def trial_minutes(folder: Path, minutes: float, measured_now: bool) -> float:
+    """The trial's wall time: this call's when it ran the trial's rounds (kept in the trial's minutes.txt),
+    else the one kept when they ran (a trial judged again or resumed costs no time of its own)."""
+    kept = folder / "minutes.txt"
+    if measured_now or not kept.is_file():
+        kept.write_text(f"{minutes:.1f}\n")
+    return float(kept.read_text())
+
+
 def baseline_trial(folder: Path, kind: str, endpoint: str | None, args, setting: str | None) -> dict:
     """One smoke run of the head's condition (`setting`: the paired trial's injected latency), judged against
     the committed baseline."""
@@ -617,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         for number, (kind, endpoint) in enumerate(conditions(args), start=1):
             name = f"{number:02d}-{slug(kind, endpoint)}"
             started = time.monotonic()
+            measured_now = not (args.out / name / "paired" / "verdict.json").is_file()
             paired = paired_trial(args.out / name / "paired", kind, endpoint, tree, commit, args, client_gains(rows))
             setting_file, sizes_file = (args.out / name / "paired" / file for file in ("injected.txt", "injection.json"))
             setting = setting_file.read_text().strip() if setting_file.is_file() else None
@@ -636,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.baseline_mode and (args.baseline_trials is None or seen[kind] <= args.baseline_trials):
                 single = baseline_trial(args.out / name / "baseline-mode", kind, endpoint, args, setting)
                 row.update(baseline=outcomes(single, kind, endpoint), baseline_reason=single["reason"][:160])
-            row["minutes"] = round((time.monotonic() - started) / 60, 1)
+            row["minutes"] = trial_minutes(args.out / name, (time.monotonic() - started) / 60, measured_now)
             rows.append(row)
             print(json.dumps(row), flush=True)
     (args.out / "trials.json").write_text(json.dumps(rows, indent=1))

@@ -243,3 +243,11 @@ def test_a_disturbed_trial_runs_its_block_again_undisturbed_as_the_pr_gate_does(
     assert note.startswith(f"rounds 03-head and {calibration.DISTURBED_ROUND:02d}-base (block 2) ran again: "
                            f"round {calibration.DISTURBED_ROUND:02d}-base ran +"), note
     assert calibration.outcomes(verdict, "disturbed", None) == {"disturbed": "pass"}
+
+
+def test_a_trial_judged_again_keeps_the_minutes_it_took_to_run(tmp_path):
+    assert calibration.trial_minutes(tmp_path, 8.44, measured_now=True) == 8.4
+    assert calibration.trial_minutes(tmp_path, 0.01, measured_now=False) == 8.4  # --judge-only: no rounds ran
+    assert calibration.trial_minutes(tmp_path, 9.0, measured_now=True) == 9.0  # measured again: the new time
+    (tmp_path / "other").mkdir()
+    assert calibration.trial_minutes(tmp_path / "other", 0.2, measured_now=False) == 0.2  # nothing kept: this call's
