@@ -245,8 +245,7 @@ def rerun_block(args: argparse.Namespace, one_round: Profile, sides: dict[str, S
     block = done[first:first + 2]
     store = results / ROUNDS / REPLACED
     kept = store / f"{len(replaced_notes(results)) + 1:02d}-rounds-{first + 1:02d}-{first + 2:02d}"
-    shutil.rmtree(kept, ignore_errors=True)
-    kept.mkdir(parents=True)
+    kept.mkdir(parents=True)  # numbered anew each time; a fresh run clears rounds/ first (run_rounds)
     for _, folder in block:
         shutil.move(str(folder), str(kept / folder.name))
     what = (_verdict(results).get("disturbed_round") or {}).get("what", "a round the A/A control found disturbed")
